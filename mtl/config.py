@@ -1,0 +1,271 @@
+"""The paper's hyperparameters in one object, and the profiles derived from it.
+
+:class:`Config` defaults are the settings of Nguyen et al. (2023), §3 and §4.2.
+Where the paper is ambiguous or contradicts itself the choice is a parameter,
+documented here and in the book's "Reproduction notes" chapter:
+
+* ``training_budget`` -- §4.2 says each pathway is trained "for T epochs; T was
+  set to the number of training samples divided by mini-batch size". We read
+  this as T *steps* (one pass over the training set, ``"one_pass"``, default);
+  ``"literal_epochs"`` trains T epochs of T steps each.
+* ``boundary`` -- mutation can push a gene out of ``[0, M-1]``. PathNet's author
+  clips (``"clip"``, default); a popular port wraps modulo M (``"wrap"``).
+* ``frozen_counts_toward_n`` -- in transfer the frozen source pathway is always
+  active. ``False`` (default): each layer may have up to N evolving modules
+  *besides* the frozen ones; ``True``: frozen and evolving modules together are
+  at most N distinct modules per layer.
+* Module outputs of a layer are averaged (§3.3.1), not summed as in the original
+  PathNet; ``combine`` makes this a parameter.
+
+Profiles (:data:`PROFILES`): ``paper`` is :class:`Config` itself; ``default`` is
+sized so that ``make book`` runs every notebook within about 20 minutes on two
+cores; ``smoke`` is for tests. Each profile only *replaces* fields of the paper
+configuration, so every difference from the paper is visible in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from mtl.errors import ConfigError
+
+PROTOCOLS = ("paper", "utterance", "speaker")
+MODULE_TYPES = ("linear", "conv")
+BOUNDARIES = ("clip", "wrap")
+TRAINING_BUDGETS = ("one_pass", "literal_epochs")
+COMBINES = ("mean", "sum")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Hyperparameters of the paper (defaults) and of this reproduction.
+
+    Parameters are grouped as in the paper. All validation happens in one
+    place, :meth:`validate`, called on construction.
+    """
+
+    # --- input (§3.1, §3.2) -------------------------------------------------
+    input_shape: tuple[int, int, int] = (64, 64, 3)
+    """Height x width x channels of one sample (Mel bands x frames x {static, delta, delta-delta}, or a face crop)."""
+    sample_rate: int = 16000
+    """Audio is resampled to this rate, Hz (EMO-DB's native rate)."""
+    n_mels: int = 64
+    """Mel bands F."""
+    fmin: float = 20.0
+    """Lowest Mel band edge, Hz."""
+    fmax: float = 8000.0
+    """Highest Mel band edge, Hz."""
+    win_ms: float = 25.0
+    """Analysis window (Hamming), milliseconds."""
+    hop_ms: float = 10.0
+    """Frame hop, milliseconds."""
+    segment_frames: int = 64
+    """Context window T, frames (64 frames = 10 ms x 63 + 25 ms = 655 ms)."""
+    segment_overlap: int = 30
+    """Overlap between consecutive windows, frames (hop 34 frames)."""
+    face_size: int = 64
+    """Face crops are resized to face_size x face_size x 3."""
+    frame_step: int = 1
+    """Run face detection on every ``frame_step``-th video frame (1 = every frame, the paper)."""
+
+    # --- PathNet (§3.3.1) ---------------------------------------------------
+    n_layers: int = 3
+    """L, layers."""
+    n_modules: int = 20
+    """M, modules per layer."""
+    units: int = 20
+    """Neurons per (linear) module."""
+    max_active: int = 4
+    """N, distinct active modules per layer in a pathway."""
+    module_type: str = "linear"
+    """``"linear"`` (the paper's) or ``"conv"`` (small convolution blocks, as the original PathNet used for images)."""
+    combine: str = "mean"
+    """How a layer merges its active modules' outputs: ``"mean"`` (paper) or ``"sum"`` (original PathNet)."""
+
+    # --- evolution (§3.3.2, §4.2) -------------------------------------------
+    population: int = 20
+    """S, genotypes in the population."""
+    tournament: int = 2
+    """K, pathways picked per generation (binary tournament)."""
+    generations: int = 200
+    """G, tournaments."""
+    training_budget: str = "one_pass"
+    """What "T epochs" means, see the module docstring."""
+    steps_per_pathway: int | None = None
+    """Explicit T in SGD steps; overrides ``training_budget`` when set."""
+    lr: float = 0.02
+    """SGD learning rate."""
+    batch_size: int = 64
+    """Mini-batch size."""
+    momentum: float = 0.0
+    """SGD momentum (the paper: plain SGD)."""
+    weight_decay: float = 0.0
+    """SGD weight decay (the paper: none)."""
+    mutation_range: int = 2
+    """Mutation adds a uniform integer in [-mutation_range, mutation_range]."""
+    mutation_rate: float | None = None
+    """Per-gene mutation probability; ``None`` means 1/(N*L) as in the paper."""
+    boundary: str = "clip"
+    """Genes leaving [0, M-1] after mutation are clipped or wrapped."""
+    frozen_counts_toward_n: bool = False
+    """Whether the frozen source modules count toward the N-per-layer limit in transfer."""
+
+    # --- evaluation (§4.2) --------------------------------------------------
+    folds: int = 5
+    """k of k-fold cross-validation."""
+    protocol: str = "paper"
+    """``"paper"`` random folds over segments/frames; ``"utterance"`` grouped by utterance/clip; ``"speaker"`` speaker-independent."""
+
+    # --- this reproduction --------------------------------------------------
+    synthetic_size: str = "full"
+    """Size of generated synthetic corpora: ``"full"`` (about the real corpora's sizes) or ``"tiny"``."""
+    checkpoint_every: int = 10
+    """Write an evolution checkpoint every this many generations (0 = never)."""
+    eval_every: int = 10
+    """Record held-out accuracy of the best pathway every this many generations (for learning curves)."""
+    seed: int = 0
+    """Seed of every random choice in one run (genotypes, initial weights, batches, folds)."""
+    profile: str = "paper"
+    """Name of the profile this configuration came from (provenance only)."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise :class:`~mtl.errors.ConfigError` naming the first bad parameter."""
+
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise ConfigError(message)
+
+        need(len(self.input_shape) == 3 and all(int(s) >= 1 for s in self.input_shape),
+             f"input_shape must be three positive sizes, got {self.input_shape!r}")
+        need(self.n_layers >= 1, f"n_layers (L) must be >= 1, got {self.n_layers}")
+        need(self.n_modules >= 1, f"n_modules (M) must be >= 1, got {self.n_modules}")
+        need(self.units >= 1, f"units must be >= 1, got {self.units}")
+        need(1 <= self.max_active <= self.n_modules,
+             f"max_active (N) must be between 1 and n_modules (M={self.n_modules}), got {self.max_active}")
+        need(self.module_type in MODULE_TYPES, f"module_type must be one of {MODULE_TYPES}, got {self.module_type!r}")
+        need(self.combine in COMBINES, f"combine must be one of {COMBINES}, got {self.combine!r}")
+        need(self.population >= 2, f"population (S) must be >= 2, got {self.population}")
+        need(2 <= self.tournament <= self.population,
+             f"tournament (K) must be between 2 and population (S={self.population}), got {self.tournament}")
+        need(self.generations >= 0, f"generations (G) must be >= 0, got {self.generations}")
+        need(self.training_budget in TRAINING_BUDGETS,
+             f"training_budget must be one of {TRAINING_BUDGETS}, got {self.training_budget!r}")
+        need(self.steps_per_pathway is None or self.steps_per_pathway >= 1,
+             f"steps_per_pathway must be None or >= 1, got {self.steps_per_pathway}")
+        need(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        need(self.momentum >= 0, f"momentum must be >= 0, got {self.momentum}")
+        need(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        need(self.mutation_range >= 1, f"mutation_range must be >= 1, got {self.mutation_range}")
+        need(self.mutation_rate is None or 0 <= self.mutation_rate <= 1,
+             f"mutation_rate must be None or in [0, 1], got {self.mutation_rate}")
+        need(self.boundary in BOUNDARIES, f"boundary must be one of {BOUNDARIES}, got {self.boundary!r}")
+        need(self.folds >= 2, f"folds must be >= 2, got {self.folds}")
+        need(self.protocol in PROTOCOLS, f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        need(self.sample_rate >= 8000, f"sample_rate must be >= 8000 Hz, got {self.sample_rate}")
+        need(0 <= self.fmin < self.fmax <= self.sample_rate / 2,
+             f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}, sample_rate={self.sample_rate}")
+        need(self.win_ms > 0 and self.hop_ms > 0, "win_ms and hop_ms must be > 0")
+        need(0 <= self.segment_overlap < self.segment_frames,
+             f"segment_overlap must be in [0, segment_frames), got {self.segment_overlap}")
+        need(self.frame_step >= 1, f"frame_step must be >= 1, got {self.frame_step}")
+        need(self.synthetic_size in ("full", "tiny"), f"synthetic_size must be 'full' or 'tiny', got {self.synthetic_size!r}")
+        need(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        need(self.eval_every >= 0, f"eval_every must be >= 0, got {self.eval_every}")
+
+    # ------------------------------------------------------------------
+    @property
+    def input_dim(self) -> int:
+        """Length of one flattened sample (12288 for 64x64x3)."""
+        h, w, c = self.input_shape
+        return int(h) * int(w) * int(c)
+
+    @property
+    def per_gene_mutation_rate(self) -> float:
+        """1/(N*L) unless ``mutation_rate`` is set."""
+        if self.mutation_rate is not None:
+            return float(self.mutation_rate)
+        return 1.0 / (self.max_active * self.n_layers)
+
+    @property
+    def segment_hop(self) -> int:
+        """Frames between the starts of consecutive segments (64 - 30 = 34)."""
+        return self.segment_frames - self.segment_overlap
+
+    def steps_for(self, n_train: int) -> int:
+        """T for a training set of ``n_train`` samples (SGD steps per pathway training).
+
+        ``one_pass``: ceil(n_train / batch_size) steps; ``literal_epochs``: that many
+        *epochs* of that many steps. ``steps_per_pathway`` overrides both.
+        """
+        if n_train < 1:
+            raise ConfigError("the training set is empty: cannot compute T (steps per pathway)")
+        if self.steps_per_pathway is not None:
+            return int(self.steps_per_pathway)
+        per_pass = max(1, -(-n_train // self.batch_size))
+        return per_pass if self.training_budget == "one_pass" else per_pass * per_pass
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some fields changed (validated); unknown names are an error."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown Config parameter(s): {', '.join(unknown)}")
+        if "input_shape" in changes:
+            changes["input_shape"] = tuple(int(s) for s in changes["input_shape"])
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["input_shape"] = list(self.input_shape)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Config":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown Config parameter(s): {', '.join(unknown)}")
+        data = dict(data)
+        if "input_shape" in data:
+            data["input_shape"] = tuple(int(s) for s in data["input_shape"])
+        return cls(**data)
+
+    def differences_from_paper(self) -> dict[str, tuple[Any, Any]]:
+        """``{name: (paper value, this value)}`` for every field that differs from the paper."""
+        paper = PAPER.to_dict()
+        mine = self.to_dict()
+        return {k: (paper[k], mine[k]) for k in mine if k != "profile" and mine[k] != paper[k]}
+
+
+PAPER = Config(profile="paper")
+
+# Each profile is the paper configuration with a few fields replaced.
+_PROFILE_CHANGES: dict[str, dict[str, Any]] = {
+    "paper": {},
+    # Sized for `make book` on 2 cores within about 20 minutes for every notebook.
+    "default": dict(generations=40, folds=5, frame_step=2, checkpoint_every=10, eval_every=5),
+    # Seconds per run: for tests and for trying a notebook quickly.
+    "smoke": dict(population=4, generations=3, folds=2, frame_step=4, synthetic_size="tiny",
+                  steps_per_pathway=2, checkpoint_every=1, eval_every=1),
+}
+
+PROFILES: tuple[str, ...] = tuple(_PROFILE_CHANGES)
+
+
+def get_profile(name: str = "paper", **overrides: Any) -> Config:
+    """The named profile's configuration, with ``overrides`` applied on top.
+
+    >>> get_profile("smoke").generations
+    3
+    >>> get_profile("paper", generations=10).generations
+    10
+    """
+    if name not in _PROFILE_CHANGES:
+        raise ConfigError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    return PAPER.replace(profile=name, **_PROFILE_CHANGES[name]).replace(**overrides)
