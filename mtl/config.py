@@ -81,6 +81,8 @@ class Config:
     """N, distinct active modules per layer in a pathway."""
     module_type: str = "linear"
     """``"linear"`` (the paper's) or ``"conv"`` (small convolution blocks, as the original PathNet used for images)."""
+    conv_channels: int = 8
+    """Output channels of one convolutional module (``module_type="conv"`` only)."""
     combine: str = "mean"
     """How a layer merges its active modules' outputs: ``"mean"`` (paper) or ``"sum"`` (original PathNet)."""
 
@@ -149,6 +151,7 @@ class Config:
         need(1 <= self.max_active <= self.n_modules,
              f"max_active (N) must be between 1 and n_modules (M={self.n_modules}), got {self.max_active}")
         need(self.module_type in MODULE_TYPES, f"module_type must be one of {MODULE_TYPES}, got {self.module_type!r}")
+        need(self.conv_channels >= 1, f"conv_channels must be >= 1, got {self.conv_channels}")
         need(self.combine in COMBINES, f"combine must be one of {COMBINES}, got {self.combine!r}")
         need(self.population >= 2, f"population (S) must be >= 2, got {self.population}")
         need(2 <= self.tournament <= self.population,

@@ -1,0 +1,83 @@
+"""Checkpoints and saved models that load without unpickling arbitrary objects.
+
+A state file is ``torch.save`` of ``{"format": str, "meta": str, "tensors":
+{name: Tensor}}``: metadata as one JSON string, tensors in a flat dict. It is
+written atomically (:func:`mtl.io.atomic_write`) and read with
+``torch.load(weights_only=True)``, which refuses anything but tensors and
+plain containers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mtl.errors import MtlError
+from mtl.io import atomic_write
+
+
+class StateFileError(MtlError, ValueError):
+    """A checkpoint or model file cannot be used (says which file and why)."""
+
+
+def save_state(path: str | Path, kind: str, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    """Write ``meta`` (JSON-serialisable) and ``tensors`` to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination file (parent folders are created).
+    kind : str
+        Format tag checked by :func:`load_state`, e.g. ``"mtl.pathnet.evolve/1"``.
+    meta : dict
+        Plain JSON data (numpy scalars and arrays are converted).
+    tensors : dict of str to torch.Tensor
+    """
+    payload = {"format": kind, "meta": json.dumps(meta, default=_plain, sort_keys=True),
+               "tensors": {name: t.detach().cpu().clone() for name, t in tensors.items()}}
+    with atomic_write(path, "wb") as handle:
+        torch.save(payload, handle)
+
+
+def load_state(path: str | Path, kind: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``(meta, tensors)`` from a file written by :func:`save_state` with the same ``kind``."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for unreadable files
+        raise StateFileError(f"{path}: not a readable state file ({type(error).__name__}: {error})") from error
+    if not isinstance(payload, dict) or payload.get("format") != kind:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise StateFileError(f"{path}: expected a {kind!r} file, found {found!r}")
+    return json.loads(payload["meta"]), payload["tensors"]
+
+
+def net_tensors(state_dict: dict[str, torch.Tensor], prefix: str = "net.") -> dict[str, torch.Tensor]:
+    """A network's ``state_dict`` with names prefixed, to store beside other tensors."""
+    return {prefix + name: tensor for name, tensor in state_dict.items()}
+
+
+def strip_prefix(tensors: dict[str, torch.Tensor], prefix: str = "net.") -> dict[str, torch.Tensor]:
+    """The tensors whose names start with ``prefix``, without it."""
+    return {name[len(prefix):]: tensor for name, tensor in tensors.items() if name.startswith(prefix)}
+
+
+def data_fingerprint(X: torch.Tensor, y: torch.Tensor) -> str:
+    """A short hash identifying a training set: shape, all labels, 16 spread-out samples."""
+    digest = hashlib.sha1(str(tuple(X.shape)).encode())
+    digest.update(y.numpy().tobytes())
+    rows = np.unique(np.linspace(0, X.shape[0] - 1, 16).astype(np.int64))
+    digest.update(X[torch.from_numpy(rows)].numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
