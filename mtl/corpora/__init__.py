@@ -1,0 +1,88 @@
+"""Tidy tables of the emotion corpora, read from the layouts they are distributed in.
+
+One row per file, columns :data:`~mtl.corpora.base.COLUMNS`
+(path corpus modality speaker utterance emotion code) plus ``gender`` and
+``text`` where the corpus provides them. Files that cannot be used are
+skipped and listed in ``df.attrs["skipped"]`` as ``(path, reason)`` pairs.
+
+>>> df = load_corpus("emodb")                          # doctest: +SKIP
+>>> df = load_corpus("enterface", root, modality="video")  # doctest: +SKIP
+>>> df = load_corpus("my_corpus.csv")                   # a manifest  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from mtl import paths
+from mtl.corpora.base import COLUMNS, MODALITIES, OPTIONAL_COLUMNS
+from mtl.corpora.custom import load_image_folder, load_manifest
+from mtl.corpora.emodb import load_emodb
+from mtl.corpora.enterface import load_enterface
+from mtl.corpora.labels import (ABBREVIATIONS, CLASS_SETS, EMOTIONS, PAPER_ORDER, LabelError, canonical_order,
+                                normalise_emotion, paper_order, restrict, shared_classes)
+from mtl.corpora.ravdess import load_ravdess
+from mtl.corpora.savee import load_savee
+from mtl.errors import ConfigError
+
+CORPUS_FOLDERS: dict[str, str] = {
+    "emodb": "emodb", "ravdess": "ravdess-speech-16k", "savee": "savee", "enterface": "enterface",
+}
+"""Folder of each known corpus under :func:`mtl.paths.data_root`."""
+CORPUS_MODALITIES: dict[str, tuple[str, ...]] = {
+    "emodb": ("audio",), "ravdess": ("audio",), "savee": ("audio", "video"), "enterface": ("audio", "video"),
+}
+
+
+def default_root(name: str) -> Path:
+    """Where ``load_corpus(name)`` looks when no root is given: ``data_root()/<folder>``."""
+    if name not in CORPUS_FOLDERS:
+        raise ConfigError(f"unknown corpus {name!r}; known: {', '.join(CORPUS_FOLDERS)}")
+    return paths.data_root() / CORPUS_FOLDERS[name]
+
+
+def load_corpus(name: str | Path, root: str | Path | None = None, modality: str = "audio",
+                strict: bool = False) -> pd.DataFrame:
+    """The table of one corpus.
+
+    Parameters
+    ----------
+    name : "emodb", "ravdess", "savee", "enterface", or the path of a manifest CSV
+        or of a class-per-folder image tree.
+    root : the corpus folder; default ``mtl.paths.data_root()/<folder>``
+        (folders emodb, ravdess-speech-16k, savee, enterface; set MTL_DATA_ROOT).
+    modality : "audio" or "video" (SAVEE and eNTERFACE have both; the others audio only).
+        Ignored for manifests and image folders, whose modality follows each file.
+    strict : raise :class:`~mtl.errors.BadInputError` on the first unusable file
+        instead of skipping it and listing it in ``df.attrs["skipped"]``.
+    """
+    if str(name) not in CORPUS_FOLDERS:
+        path = Path(name).expanduser()
+        if path.suffix.lower() == ".csv":
+            return load_manifest(path, strict=strict)
+        if path.is_dir():
+            return load_image_folder(path, strict=strict)
+        raise ConfigError(f"unknown corpus {str(name)!r}: use one of {', '.join(CORPUS_FOLDERS)}, "
+                          "a manifest .csv file or an image folder")
+    name = str(name)
+    if modality not in CORPUS_MODALITIES[name]:
+        raise ConfigError(f"{name} has modality {' or '.join(map(repr, CORPUS_MODALITIES[name]))}, "
+                          f"got {modality!r}")
+    root = default_root(name) if root is None else Path(root)
+    if name == "emodb":
+        return load_emodb(root, strict=strict)
+    if name == "ravdess":
+        return load_ravdess(root, strict=strict)
+    if name == "savee":
+        return load_savee(root, modality=modality, strict=strict)
+    return load_enterface(root, modality=modality, strict=strict)
+
+
+__all__ = [
+    "ABBREVIATIONS", "CLASS_SETS", "COLUMNS", "CORPUS_FOLDERS", "EMOTIONS", "MODALITIES", "OPTIONAL_COLUMNS",
+    "PAPER_ORDER", "LabelError", "canonical_order", "default_root", "load_corpus", "load_emodb",
+    "load_enterface", "load_image_folder", "load_manifest", "load_ravdess", "load_savee", "normalise_emotion",
+    "paper_order", "restrict", "shared_classes",
+]

@@ -1,0 +1,48 @@
+"""EMO-DB (Berlin Database of Emotional Speech) as distributed: ``wav/<speaker><text><emotion><version>.wav``.
+
+``03a01Fa.wav`` is speaker 03, text a01, emotion F (happiness), take a.
+535 utterances, 10 speakers (03 08 10 11 15 male; 09 12 13 14 16 female).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from mtl.corpora.base import TableBuilder, media_files, require_root
+
+CORPUS = "emodb"
+FOLDER = "emodb"
+CODES: dict[str, str] = {
+    "W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness", "T": "sadness", "N": "neutral",
+}
+"""EMO-DB's German initials (Wut, Langeweile, Ekel, Angst, Freude, Trauer, Neutral)."""
+SPEAKERS: tuple[str, ...] = ("03", "08", "09", "10", "11", "12", "13", "14", "15", "16")
+MALE_SPEAKERS = frozenset({"03", "08", "10", "11", "15"})
+TEXTS: tuple[str, ...] = ("a01", "a02", "a04", "a05", "a07", "b01", "b02", "b03", "b09", "b10")
+"""The ten sentences (a = short, b = long)."""
+
+_NAME = re.compile(r"^(?P<speaker>\d{2})(?P<text>[a-z]\d{2})(?P<code>[A-Za-z])(?P<version>[a-z])$")
+
+
+def load_emodb(root: str | Path, strict: bool = False) -> pd.DataFrame:
+    """The EMO-DB table; ``root`` holds ``wav/`` (or the wav files themselves)."""
+    root = require_root(root, CORPUS)
+    base = root / "wav" if (root / "wav").is_dir() else root
+    table = TableBuilder(CORPUS, strict)
+    for path in media_files(base, {".wav"}):
+        match = _NAME.match(path.stem)
+        if match is None:
+            table.skip(path, "name does not follow EMO-DB's <speaker 2 digits><text 3 chars>"
+                             "<emotion letter><version letter>.wav (e.g. 03a01Fa.wav)")
+            continue
+        code = match["code"]
+        if code not in CODES:
+            table.skip(path, f"unknown EMO-DB emotion code {code!r} (known: {' '.join(CODES)})")
+            continue
+        speaker = match["speaker"]
+        table.add(path, "audio", speaker, path.stem, CODES[code], code,
+                  gender="m" if speaker in MALE_SPEAKERS else "f", text=match["text"])
+    return table.build()
