@@ -69,6 +69,8 @@ class Config:
     """Face crops are resized to face_size x face_size x 3."""
     frame_step: int = 1
     """Run face detection on every ``frame_step``-th video frame (1 = every frame, the paper)."""
+    face_min_score: float = 4.0
+    """Minimum Haar-cascade level weight of a face (rejects featureless skin-coloured blobs; see mtl.features.faces)."""
 
     # --- PathNet (§3.3.1) ---------------------------------------------------
     n_layers: int = 3

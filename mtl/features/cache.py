@@ -212,7 +212,7 @@ def build_features(table: pd.DataFrame, config: Config, cache_dir: str | Path | 
         ``modality`` ("audio", "video" or "image"); ``emotion`` for :meth:`FeatureSet.labels`.
     config : the feature fields are used (see the module docstring).
     cache_dir : folder of the feature caches; default ``mtl.paths.cache_dir()/features``.
-    n_jobs : worker processes; default ``os.cpu_count()``; 1 extracts in this
+    n_jobs : worker processes; default ``os.cpu_count()`` (1 below :data:`IN_PROCESS_BELOW` files); 1 extracts in this
         process. Inside a daemonic process (e.g. a Dask worker), which may not
         start children, extraction runs in-process.
     progress : show a tqdm progress bar over files.
@@ -393,10 +393,17 @@ def _extract_all(table: pd.DataFrame, config: Config, n_jobs: int | None, progre
         bar.close()
 
 
+IN_PROCESS_BELOW = 300
+"""With ``n_jobs=None``, tables with fewer files than this are extracted in-process."""
+
+
 def _worker_count(n_jobs: int | None, n_tasks: int) -> int:
     if n_jobs is not None and n_jobs < 1:
         raise ConfigError(f"n_jobs must be >= 1 or None, got {n_jobs}")
-    wanted = (os.cpu_count() or 1) if n_jobs is None else n_jobs
+    # Each spawned worker pays about 2 s to import librosa, cv2 and av: below a
+    # few hundred files one process finishes first.
+    automatic = (os.cpu_count() or 1) if n_tasks >= IN_PROCESS_BELOW else 1
+    wanted = automatic if n_jobs is None else n_jobs
     if wanted > 1 and multiprocessing.current_process().daemon:
         log.info("running inside a daemonic process: extracting features in-process")
         return 1

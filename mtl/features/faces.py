@@ -84,8 +84,8 @@ def _cascade() -> cv2.CascadeClassifier:
 
 
 def score_threshold(config: Config | None = None) -> float:
-    """The detection threshold: ``config.face_min_score`` when the configuration has it, else :data:`MIN_SCORE`."""
-    return float(getattr(config, "face_min_score", MIN_SCORE))
+    """The detection threshold: ``config.face_min_score``, or :data:`MIN_SCORE` without a configuration."""
+    return MIN_SCORE if config is None else float(config.face_min_score)
 
 
 def detect_faces(frame_rgb: np.ndarray, min_score: float = MIN_SCORE) -> list[tuple[Box, float]]:
@@ -190,7 +190,7 @@ def clip_face_crops(path: str | Path, config: Config) -> tuple[np.ndarray, np.nd
     ----------
     path : a video file PyAV can decode (AVI/MJPEG for the synthetic corpora).
     config : uses ``face_size`` (64) and ``frame_step`` (1 = every frame);
-        ``face_min_score`` when present (default :data:`MIN_SCORE`).
+        ``face_min_score`` (default :data:`MIN_SCORE`).
 
     Returns
     -------

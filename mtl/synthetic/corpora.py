@@ -64,7 +64,7 @@ log = logging.getLogger("mtl.synthetic")
 
 CORPORA: tuple[str, ...] = ("enterface", "savee", "emodb")
 SIZES: tuple[str, ...] = ("full", "tiny")
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever the output for the same (name, size, seed) changes; stale folders are regenerated."""
 MANIFEST = "synthetic.json"
 MARKER = ".complete"

@@ -28,7 +28,11 @@ Emotions share AUs (fear and surprise share 1+2+5+26; sadness, fear and anger
 share 4; disgust and sadness share 15), apex intensities vary per clip, a few
 unrelated AUs leak in at low intensity, and identities differ in face shape,
 skin tone, features, hair, lighting, head pose, background and sensor noise:
-the emotion is learnable but not trivially separable.
+the emotion is learnable but not trivially separable. (A linear probe --
+logistic regression on the pixels of 64 x 64 apex face crops, 16 identities
+for training, 8 others for testing -- reaches about 64 % over seven classes,
+chance 14 %; fear/surprise, anger/neutral/sadness and disgust/happiness are
+the usual confusions.)
 
 Everything random takes a :class:`numpy.random.Generator`; the same generator
 state gives the same pixels.
@@ -43,6 +47,10 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+RENDER_VERSION = 1
+"""Bumped whenever the same identity, action units and generator state give different pixels
+(for the staleness checks of generated corpora)."""
 
 AU_NUMBERS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 12, 15, 16, 20, 23, 26)
 AU_NAMES: list[str] = [f"AU{n}" for n in AU_NUMBERS]
