@@ -32,6 +32,7 @@ $(STAMP): pyproject.toml requirements-lock.txt
 	touch $(STAMP)
 
 test: $(STAMP)
+	@bash scripts/ensure-chromium
 	$(BIN)/python -m pytest -q
 
 book: $(STAMP)

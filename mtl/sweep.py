@@ -1,0 +1,773 @@
+"""Run an experiment grid on all local cores, or on a Dask cluster, resumably.
+
+The paper's protocol is a grid: experiments x corpora x protocols x seeds x
+folds, each cell an evolution of G generations. :func:`grid_cells` expands a
+grid into :class:`~mtl.experiments.Cell` objects and :func:`run_sweep` runs
+them as independent tasks:
+
+* ``scheduler=None`` or ``"pool"`` (default): a local process pool over all cores;
+* ``scheduler="dask-local"``: a Dask ``LocalCluster`` on loopback (no
+  dashboard), the same code path as a real cluster;
+* ``scheduler="tcp://host:8786"``: an existing Dask distributed scheduler. Its
+  workers must see the same folders as the caller (a shared file system):
+  tasks receive the caller's ``MTL_CACHE_DIR``, ``MTL_RESULTS_DIR`` and
+  ``MTL_DATA_ROOT``.
+
+Records land in ``results_dir()/runs/<experiment>/<cell key>.json``, where
+:func:`mtl.results.load_records`, the notebooks and the book read them.
+
+Why a sweep is safe to kill at any point:
+
+* A task is pure: all its inputs are in the cell, its only output is the
+  cell's record, written atomically by :func:`mtl.experiments.run_cell`.
+* Cells whose record exists are not submitted; a task checks again once it
+  holds the cell's lock. A cell interrupted mid-evolution resumes from its
+  checkpoint. So a rerun finishes the grid with nothing lost and nothing run
+  twice.
+* A lock file per cell key (``cache_dir()/locks``) stops two workers computing
+  the same cell at once -- a lost worker's task that Dask resubmits while the
+  original still runs, or two sweeps over overlapping grids. The operating
+  system releases the lock when its holder dies.
+* A worker that dies takes its task with it: Dask resubmits it elsewhere, the
+  pool restarts; a cell that was on a dying worker ``allowed_failures`` times
+  is reported as failed instead of retried forever.
+
+Source models: cells of a transfer or fine-tuning run share one source model
+per source key. Each is trained by its own task first; the cells that need it
+are released when it is ready, so workers never queue on the same training.
+
+Progress: a bar over the cells left to run shows how many are done, running
+and failed, and the time left; a failed cell prints its error and the others
+go on. :class:`SweepReport` keeps every outcome (status, error, timings,
+worker, peak memory).
+
+Threads: every task runs with ``threads_per_task`` threads for torch, BLAS and
+OpenMP together (default 1, so records do not depend on the worker count), and
+at most ``workers`` tasks run at once: ``workers x threads_per_task`` never
+exceeds the cores unless asked for.
+
+Features: before any task starts, :func:`prepare_features` builds the
+feature cache of every corpus copy the grid reads, in the calling process
+with all cores (tasks would otherwise each start an extraction pool of their
+own). Tasks then open the cache memory-mapped (:mod:`mtl.features.cache`), so
+the operating system shares its pages between workers; the per-task copies
+are the selected classes (when not one contiguous run) and the standardised
+folds. Each outcome carries its worker's peak resident set size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import logging
+import os
+import resource
+import socket
+import sys
+import time
+import traceback
+import warnings
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mtl.config import PROFILES, PROTOCOLS, Config, get_profile
+from mtl.errors import ConfigError, MtlError
+from mtl.paths import cache_dir, data_root, results_dir
+
+# mtl.experiments (and with it pandas and scikit-learn) is imported where it is
+# used, so that building the `mtl` command line stays fast.
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mtl.experiments import Cell
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CorpusSpec", "parse_corpus_spec", "grid_cells", "cells_table", "prepare_features", "plan_workers",
+           "run_sweep", "SweepReport", "local_cluster", "run_task", "run_source_task", "prepare_worker",
+           "limit_threads", "shared_environ", "add_sweep_parser", "cli_sweep", "main"]
+
+ALLOWED_FAILURES = 3
+"""Times a task may be on a worker that dies before it is reported as failed (Dask's default too)."""
+
+DATA_CHOICES = ("auto", "real", "synthetic")
+"""Copies of a corpus (:data:`mtl.experiments.DATA_MODES`, not imported here: it pulls in scikit-learn)."""
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+_LOCAL_SCHEDULERS = (None, "pool", "dask-local")
+
+
+# ---------------------------------------------------------------------------
+# the grid
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CorpusSpec:
+    """A target corpus, optionally with its sources: ``savee`` or ``enterface+savee->emodb``."""
+
+    target: str
+    sources: tuple[str, ...] | None = None
+    """None matches any sources (and is a scratch run for a custom experiment)."""
+
+    def matches(self, cell: Cell) -> bool:
+        return cell.target == self.target and (self.sources is None or tuple(sorted(self.sources)) == cell.sources)
+
+    def __str__(self) -> str:
+        return self.target if self.sources is None else f"{'+'.join(self.sources)}->{self.target}"
+
+
+def parse_corpus_spec(text: str) -> CorpusSpec:
+    """``"savee"`` -> target only; ``"enterface+savee->emodb"`` -> sources and target."""
+    sources, arrow, target = text.strip().rpartition("->")
+    target = target.strip()
+    names = tuple(s.strip() for s in sources.split("+")) if arrow else None
+    if not target or (names is not None and not all(names)):
+        raise ConfigError(f"bad corpus spec {text!r}: write a target ('savee') or 'source+source->target'")
+    return CorpusSpec(target, names)
+
+
+def grid_cells(experiments: Sequence[str], profile: str = "default", protocols: Sequence[str] | None = None,
+               seeds: Iterable[int] = (0,), folds: Iterable[int] | None = None, data: str | None = None,
+               overrides: dict[str, Any] | None = None, config: Config | None = None,
+               corpora: Sequence[str | CorpusSpec] | None = None, methods: Sequence[str] | None = None,
+               modality: str | None = None) -> list[Cell]:
+    """Every cell of a grid, validated before anything runs; duplicates removed.
+
+    Parameters
+    ----------
+    experiments : sequence of str
+        Experiment ids from :data:`mtl.experiments.EXPERIMENTS`, or custom ids
+        (letters, digits, ``_-.``) that then need ``methods`` and ``corpora``.
+    profile : str, default "default"
+        Configuration profile (``smoke``, ``default``, ``paper``).
+    protocols : sequence of str or None, default None
+        Evaluation protocols; None uses each experiment's own.
+    seeds : iterable of int, default (0,)
+        Seeds; each seed is a complete repetition (folds, weights, genotypes).
+    folds : iterable of int or None, default None
+        Fold indices to run; None runs every fold.
+    data : {"auto", "real", "synthetic"} or None, default None
+        Which copy of each corpus; None uses each experiment's own.
+    overrides : dict or None
+        Config fields replaced on top of the profile (e.g. ``{"generations": 50}``).
+    config : Config or None
+        A ready configuration; replaces ``profile`` and ``overrides``.
+    corpora : sequence of str or CorpusSpec, optional
+        Keep only runs on these targets (``"savee"``) or source->target pairs
+        (``"enterface->savee"``); for a custom experiment, the runs to make.
+    methods : sequence of str, optional
+        Keep only these methods (``scratch``, ``finetune``, ``transfer``); for
+        a custom experiment, the methods to run on every corpus spec.
+    modality : {"audio", "video"} or None
+        Modality of a custom experiment (default audio); registered
+        experiments keep their own unless this is given.
+    """
+    from mtl.experiments import EXPERIMENTS, experiment_cells
+
+    if not experiments:
+        raise ConfigError("the grid names no experiment; choose from " + ", ".join(EXPERIMENTS))
+    specs = [s if isinstance(s, CorpusSpec) else parse_corpus_spec(s) for s in corpora or ()]
+    config = config or get_profile(profile, **(overrides or {}))
+    seeds = [int(s) for s in seeds]
+    folds = None if folds is None else [int(f) for f in folds]
+    common = dict(modality=modality, config=config, protocols=protocols, seeds=seeds, folds=folds, data=data)
+    cells: dict[tuple[str, str], Cell] = {}
+    for experiment in experiments:
+        if experiment in EXPERIMENTS:
+            found = [c for c in experiment_cells(experiment, **common)
+                     if (not methods or c.method in methods) and (not specs or any(s.matches(c) for s in specs))]
+            if not found:
+                runs = "; ".join(f"{r.method} {'+'.join(r.sources) + '->' if r.sources else ''}{r.target}"
+                                 for r in EXPERIMENTS[experiment].runs)
+                wanted = [f"method in {list(methods)}"] if methods else []
+                wanted += [f"corpora {', '.join(map(str, specs))}"] if specs else []
+                raise ConfigError(f"experiment {experiment!r} has no run with {' and '.join(wanted)}; its runs: {runs}")
+        else:
+            if not methods or not specs:
+                raise ConfigError(f"{experiment!r} is not a registered experiment ({', '.join(EXPERIMENTS)}); "
+                                  "a custom one needs methods and corpora (e.g. 'enterface->savee')")
+            found = [c for method in methods for spec in specs
+                     for c in experiment_cells(experiment, method, spec.target, spec.sources, **common)]
+        for cell in found:
+            cells.setdefault((cell.experiment, cell.key), cell)
+    return list(cells.values())
+
+
+def cells_table(cells: Sequence[Cell]) -> pd.DataFrame:
+    """A grid as a table, one row per cell, with whether its record exists."""
+    import pandas as pd
+
+    return pd.DataFrame([{"experiment": c.experiment, "method": c.method,
+                          "sources": "+".join(c.sources) or "-", "target": c.target, "modality": c.modality,
+                          "protocol": c.protocol, "seed": c.seed, "fold": c.fold,
+                          "data": ",".join(sorted({kind for _, kind in c.data})), "done": c.record_path.is_file(),
+                          "key": c.key} for c in cells])
+
+
+def prepare_features(cells: Sequence[Cell], n_jobs: int | None = None, progress: bool = False) -> None:
+    """Generate (synthetic) corpora and build the feature caches the cells read, once each.
+
+    Parameters
+    ----------
+    cells : sequence of Cell
+    n_jobs : int or None, default None
+        Extraction processes (None: every core).
+    progress : bool, default False
+        Show the extraction progress bar of each corpus.
+
+    A corpus that cannot be loaded is logged and left to its cells, which
+    then fail with the same error while the others go on.
+    """
+    from mtl.experiments import load_dataset
+    from mtl.features.cache import feature_params
+    from mtl.io import stable_hash
+
+    seen = set()
+    for cell in cells:
+        kinds = dict(cell.data)
+        for corpus in (cell.target, *cell.sources):
+            wanted = (corpus, cell.modality, kinds[corpus], cell.config.synthetic_size,
+                      stable_hash(feature_params(cell.config, [cell.modality])))
+            if wanted in seen:
+                continue
+            seen.add(wanted)
+            try:
+                load_dataset(corpus, cell.modality, cell.config, data=kinds[corpus], progress=progress, n_jobs=n_jobs)
+            except Exception as error:  # reported by every cell that needs this corpus
+                log.warning("features of %s (%s, %s) could not be prepared: %s", corpus, cell.modality,
+                            kinds[corpus], error)
+
+
+# ---------------------------------------------------------------------------
+# tasks (run in a worker process)
+# ---------------------------------------------------------------------------
+def limit_threads(n_threads: int) -> None:
+    """Make torch, BLAS and OpenMP use ``n_threads`` threads in this process."""
+    for name in _THREAD_VARIABLES:
+        os.environ[name] = str(n_threads)  # for thread pools started from now on
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    if torch.get_num_threads() != n_threads:
+        torch.set_num_threads(n_threads)
+    with contextlib.suppress(RuntimeError):  # allowed once, before any parallel work: the first call wins
+        torch.set_num_interop_threads(1)
+    threadpool_limits(n_threads)  # BLAS and OpenMP pools already loaded (numpy's, torch's)
+
+
+@contextlib.contextmanager
+def _key_lock(name: str):
+    """An exclusive lock between processes, released by the system if the holder dies."""
+    path = cache_dir() / "locks" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _outcome(cell: Cell, task: str = "cell") -> dict[str, Any]:
+    return {"task": task, "cell": cell.key, "experiment": cell.experiment, "describe": cell.describe(),
+            "source_key": cell.source_key}
+
+
+def _failed(outcome: dict[str, Any], error: BaseException | str, trace: str | None = None) -> dict[str, Any]:
+    message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    return {**outcome, "status": "failed", "error": message, "traceback": trace, "seconds": 0.0}
+
+
+def prepare_worker(n_threads: int = 1, environ: dict[str, str] | None = None) -> None:
+    """Set a worker process up for tasks: ``environ`` (see :func:`shared_environ`), then :func:`limit_threads`."""
+    for name, value in (environ or {}).items():
+        os.environ[name] = value
+    limit_threads(n_threads)
+
+
+def _finish(outcome: dict[str, Any], start: tuple[float, float]) -> dict[str, Any]:
+    outcome["seconds"] = time.perf_counter() - start[0]
+    outcome["cpu_seconds"] = time.process_time() - start[1]  # below `seconds` when the cores are contended
+    outcome["pid"] = os.getpid()
+    outcome["host"] = socket.gethostname()
+    outcome["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+    return outcome
+
+
+def run_task(cell: Cell, n_threads: int = 1, environ: dict[str, str] | None = None,
+             source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run one cell in a worker and return its outcome (never raises).
+
+    Parameters
+    ----------
+    cell : Cell
+        The cell; its record is written to ``cell.record_path``.
+    n_threads : int, default 1
+        Threads for torch + BLAS + OpenMP in this worker.
+    environ : dict or None
+        Environment variables to set first (the caller's ``MTL_*`` folders).
+    source : dict or None
+        Outcome of the task that trained the cell's source model; a failed
+        one fails this cell without running it.
+
+    Returns
+    -------
+    dict
+        ``task``, ``cell`` (key), ``experiment``, ``describe``, ``status``
+        (``"done"`` computed here, ``"reused"`` copied from another
+        experiment's identical cell, ``"skipped"`` record already there,
+        ``"failed"``), ``error`` and ``traceback`` when failed, ``seconds``,
+        ``cpu_seconds`` (this process's CPU time), ``pid``, ``host`` and
+        ``peak_rss_mb`` (the worker process's peak RSS).
+        The record itself is on disk.
+    """
+    outcome = _outcome(cell)
+    if source is not None and source["status"] == "failed":
+        return _failed(outcome, f"its source model failed: {source['error']}")
+    prepare_worker(n_threads, environ)
+    from mtl.experiments import run_cell
+
+    start = time.perf_counter(), time.process_time()
+    try:
+        with _key_lock(f"cell-{cell.key}"):
+            existed = cell.record_path.is_file()
+            record = run_cell(cell, progress=False)
+        outcome["status"] = "skipped" if existed else "reused" if record.get("reused_from") else "done"
+    except Exception as error:  # a failed cell is reported; the sweep goes on
+        outcome = _failed(outcome, error, traceback.format_exc(limit=-8))
+    return _finish(outcome, start)
+
+
+def run_source_task(cell: Cell, n_threads: int = 1, environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Train (or find cached) the source model of ``cell``; the outcome as in :func:`run_task` (never raises)."""
+    outcome = _outcome(cell, task="source")
+    prepare_worker(n_threads, environ)
+    from mtl.experiments import source_model
+
+    start = time.perf_counter(), time.process_time()
+    try:
+        _, info = source_model(cell, progress=False)  # locks and caches the model itself
+        outcome["status"] = "skipped" if info["cached"] else "done"
+    except Exception as error:
+        outcome = _failed(outcome, error, traceback.format_exc(limit=-8))
+    return _finish(outcome, start)
+
+
+def shared_environ() -> dict[str, str]:
+    """The caller's ``MTL_CACHE_DIR``, ``MTL_RESULTS_DIR`` and ``MTL_DATA_ROOT``, which workers must share."""
+    return {"MTL_CACHE_DIR": str(cache_dir()), "MTL_RESULTS_DIR": str(results_dir()),
+            "MTL_DATA_ROOT": str(data_root())}
+
+
+# ---------------------------------------------------------------------------
+# the plan: source tasks first, each cell after its source
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Task:
+    name: str
+    """Unique task name (also the Dask key)."""
+    cell: Cell
+    after: str | None = None
+    """Name of the source task this cell waits for."""
+
+    @property
+    def is_source(self) -> bool:
+        return self.name.startswith("source-")
+
+    @property
+    def kind(self) -> str:
+        return "source" if self.is_source else "cell"
+
+
+def _plan(cells: Sequence[Cell]) -> list[_Task]:
+    sources: dict[str, _Task] = {}
+    tasks = []
+    for cell in cells:
+        after = None
+        if cell.source_key is not None:
+            after = f"source-{cell.source_key}"
+            sources.setdefault(after, _Task(after, cell))
+        tasks.append(_Task(f"cell-{cell.experiment}-{cell.key}", cell, after))
+    return [*sources.values(), *tasks]
+
+
+# ---------------------------------------------------------------------------
+# the report and the progress view
+# ---------------------------------------------------------------------------
+@dataclass
+class SweepReport:
+    """What a sweep did: one outcome per cell (in the order they finished) and per source model."""
+
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    workers: int = 1
+    threads_per_task: int = 1
+    scheduler: str = "pool"
+
+    @property
+    def counts(self) -> Counter:
+        """Cells per status (``done``, ``reused``, ``skipped``, ``failed``)."""
+        return Counter(o["status"] for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [o for o in self.outcomes if o["status"] == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def peak_rss_mb(self) -> dict[int, float]:
+        """Peak resident set size of every worker process that ran a task, MB (by pid)."""
+        peaks: dict[int, float] = {}
+        for outcome in (*self.outcomes, *self.sources):
+            if "pid" in outcome:
+                peaks[outcome["pid"]] = max(peaks.get(outcome["pid"], 0.0), outcome["peak_rss_mb"])
+        return peaks
+
+    def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        columns = ["task", "describe", "status", "seconds", "cpu_seconds", "error", "pid", "peak_rss_mb", "cell",
+                   "experiment"]
+        return pd.DataFrame([{c: o.get(c) for c in columns} for o in (*self.sources, *self.outcomes)],
+                            columns=columns)
+
+    def summary(self) -> str:
+        counts = self.counts
+        peaks = self.peak_rss_mb
+        lines = [f"sweep on {self.scheduler}: {len(self.outcomes)} cells in {self.seconds:.1f} s "
+                 f"({self.workers} workers x {self.threads_per_task} threads): {counts['done']} run, "
+                 f"{counts['reused']} reused, {counts['skipped']} already done, {counts['failed']} failed"]
+        if peaks:
+            lines.append(f"  peak RSS per worker: {max(peaks.values()):.0f} MB at most ({len(peaks)} processes)")
+        for outcome in self.failed:
+            lines.append(f"  FAILED {outcome['describe']}: {outcome['error']}")
+        return "\n".join(lines)
+
+
+class _Progress:
+    """A bar over the cells left to run: done, running, failed, and time left (tqdm's estimate)."""
+
+    def __init__(self, total: int, already: int, enabled: bool):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, desc=f"sweep ({already} already done)" if already else "sweep", unit="cell",
+                        disable=not enabled, dynamic_ncols=True)
+        self.counts: Counter = Counter()
+        self.running = 0
+
+    def finished(self, outcome: dict[str, Any]) -> None:
+        self.counts[outcome["status"]] += 1
+        self.bar.update(1)
+        if outcome["status"] == "failed" and not self.bar.disable:
+            self.bar.write(f"FAILED {outcome['describe']}: {outcome['error']}")
+        self.show()
+
+    def show(self, running: int | None = None) -> None:
+        self.running = self.running if running is None else running
+        self.bar.set_postfix(done=self.counts["done"] + self.counts["reused"] + self.counts["skipped"],
+                             running=self.running, failed=self.counts["failed"])
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+# ---------------------------------------------------------------------------
+# the sweep
+# ---------------------------------------------------------------------------
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _threads(threads_per_task: int | None) -> int:
+    if threads_per_task is not None and threads_per_task < 1:
+        raise ConfigError(f"threads_per_task must be >= 1, got {threads_per_task}")
+    return threads_per_task or 1
+
+
+def plan_workers(workers: int | None, threads_per_task: int | None, cores: int | None = None) -> tuple[int, int]:
+    """``(workers, threads_per_task)``: threads default 1, workers default ``cores // threads``."""
+    cores = cores or _cores()
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    threads = _threads(threads_per_task)
+    workers = workers or max(1, cores // threads)
+    if workers * threads > cores:
+        warnings.warn(f"{workers} workers x {threads} threads per task oversubscribe the {cores} cores",
+                      RuntimeWarning, stacklevel=3)
+    return workers, threads
+
+
+def run_sweep(cells: Sequence[Cell], scheduler: str | None = None, workers: int | None = None,
+              threads_per_task: int | None = None, progress: bool = True,
+              allowed_failures: int = ALLOWED_FAILURES) -> SweepReport:
+    """Run every cell whose record is missing; return a :class:`SweepReport`.
+
+    Parameters
+    ----------
+    cells : sequence of Cell
+        From :func:`grid_cells` or :func:`mtl.experiments.experiment_cells`.
+    scheduler : None, "pool", "dask-local" or a Dask scheduler address, default None
+        Where tasks run (see the module docstring); None is the local process pool.
+    workers : int or None, default None
+        Worker processes for the pool and ``dask-local`` (never more than the
+        cells to run); default ``cores // threads_per_task``. Ignored for a
+        remote scheduler, whose workers are its own.
+    threads_per_task : int or None, default None
+        Threads per task for torch + BLAS + OpenMP together; default 1.
+    progress : bool, default True
+        Show a progress bar: cells done, running, failed, and time left.
+    allowed_failures : int, default 3
+        Times a task may be on a worker that dies before it counts as failed
+        (the pool's setting; a Dask scheduler uses its own
+        ``distributed.scheduler.allowed-failures``).
+    """
+    remote = scheduler not in _LOCAL_SCHEDULERS
+    if remote and "://" not in str(scheduler):
+        raise ConfigError(f"scheduler must be 'pool', 'dask-local' or a Dask address such as "
+                          f"tcp://host:8786, got {scheduler!r}")
+    workers, threads = (1, _threads(threads_per_task)) if remote else plan_workers(workers, threads_per_task)
+    start = time.perf_counter()
+    todo = [c for c in cells if not c.record_path.is_file()]
+    workers = max(1, min(workers, len(todo)))
+    prepare_features(todo, progress=progress)
+    report = SweepReport(workers=workers, threads_per_task=threads, scheduler=scheduler or "pool")
+    report.outcomes.extend({**_outcome(c), "status": "skipped", "seconds": 0.0}
+                           for c in cells if c.record_path.is_file())
+    bar = _Progress(len(todo), len(cells) - len(todo), progress)
+    try:
+        if todo and scheduler in (None, "pool"):
+            _run_pool(_plan(todo), workers, threads, allowed_failures, report, bar)
+        elif todo:
+            _run_dask(_plan(todo), scheduler, workers, threads, report, bar)
+    finally:
+        bar.close()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _deliver(task: _Task, outcome: dict[str, Any], report: SweepReport, bar: _Progress) -> None:
+    if task.is_source:
+        report.sources.append(outcome)
+        if outcome["status"] == "failed" and not bar.bar.disable:
+            bar.bar.write(f"FAILED source model of {task.cell.describe()}: {outcome['error']}")
+    else:
+        report.outcomes.append(outcome)
+        bar.finished(outcome)
+
+
+def _run_pool(tasks: Sequence[_Task], workers: int, threads: int, allowed_failures: int, report: SweepReport,
+              bar: _Progress) -> None:
+    """At most ``workers`` tasks in flight, so "running" is exact; a dead worker restarts the pool."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    # forkserver: workers are forked from a fresh server that has run nothing,
+    # never from the caller (whose torch/OpenMP threads and locks do not
+    # survive a fork). The server imports torch and mtl once, so every worker
+    # starts warm -- also after a lost worker, or in a later sweep. (The first
+    # torch optimizer imports torch._dynamo: 2-3 s per process otherwise.)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["torch", "torch._dynamo", "mtl.experiments", "mtl.pathnet"])
+    environ = shared_environ()
+    ready = deque(t for t in tasks if t.after is None)
+    waiting: dict[str, list[_Task]] = {}
+    for task in tasks:
+        if task.after is not None:
+            waiting.setdefault(task.after, []).append(task)
+    source_outcomes: dict[str, dict[str, Any]] = {}
+    deaths: Counter = Counter()
+    in_flight: dict[Future, _Task] = {}
+    pool: ProcessPoolExecutor | None = None
+
+    def deliver(task: _Task, outcome: dict[str, Any]) -> None:
+        _deliver(task, outcome, report, bar)
+        if task.is_source:
+            source_outcomes[task.name] = outcome
+            ready.extend(waiting.pop(task.name, []))
+
+    completed = False
+    try:
+        while ready or in_flight:
+            if pool is None:
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=prepare_worker,
+                                           initargs=(threads, environ))
+            while ready and len(in_flight) < workers:
+                task = ready.popleft()
+                source = source_outcomes.get(task.after) if task.after else None
+                if task.is_source:
+                    future = pool.submit(run_source_task, task.cell, threads, environ)
+                elif source is not None and source["status"] == "failed":
+                    deliver(task, run_task(task.cell, source=source))  # fails at once, runs nothing
+                    continue
+                else:
+                    future = pool.submit(run_task, task.cell, threads, environ, source)
+                in_flight[future] = task
+            bar.show(running=sum(not t.is_source for t in in_flight.values()))
+            if not in_flight:
+                continue
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in finished:
+                error = future.exception()
+                if isinstance(error, BrokenProcessPool):
+                    broken = True
+                    continue
+                task = in_flight.pop(future)
+                deliver(task, future.result() if error is None else _failed(_outcome(task.cell, task.kind), error))
+            if not broken:
+                continue
+            # A worker died (killed, out of memory): the pool is broken and every
+            # task still in flight is lost; results that came back before are kept.
+            lost = []
+            for future, task in in_flight.items():
+                if future.done() and future.exception() is None:
+                    deliver(task, future.result())
+                else:
+                    lost.append(task)
+            in_flight.clear()
+            pool.shutdown(wait=False, cancel_futures=True)
+            pool = None
+            for task in lost:
+                deaths[task.name] += 1
+                if deaths[task.name] >= allowed_failures:
+                    message = f"its worker died {deaths[task.name]} times while running it"
+                    deliver(task, _failed(_outcome(task.cell, task.kind), message))
+                else:
+                    log.warning("a worker died; %s goes back in the queue", task.cell.describe())
+                    ready.appendleft(task)
+        completed = True
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=completed, cancel_futures=True)
+
+
+def local_cluster(workers: int = 2, threads_per_task: int = 1, environ: dict[str, str] | None = None) -> Any:
+    """A Dask ``LocalCluster`` of ``workers`` processes on loopback, one task at a time each, no dashboard.
+
+    Every worker process starts with ``threads_per_task`` in the OpenMP/BLAS
+    thread variables and with ``environ`` set. Use as a context manager; its
+    ``scheduler_address`` is a ``scheduler`` for :func:`run_sweep`.
+    """
+    from distributed import LocalCluster
+
+    thread_variables = {name: str(threads_per_task) for name in _THREAD_VARIABLES}
+    # No dashboard; the scheduler's small HTTP server (health, metrics) on a
+    # free loopback port instead of 8787 on every interface.
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                        silence_logs=logging.ERROR,
+                        env={**thread_variables, **(environ or {})})
+
+
+def _run_dask(tasks: Sequence[_Task], scheduler: str, workers: int, threads: int, report: SweepReport,
+              bar: _Progress) -> None:
+    from distributed import Client, as_completed
+
+    environ = shared_environ()
+    with contextlib.ExitStack() as stack:
+        if scheduler == "dask-local":
+            client = stack.enter_context(Client(stack.enter_context(local_cluster(workers, threads, environ))))
+        else:
+            client = stack.enter_context(Client(scheduler))
+            report.workers = sum(client.nthreads().values())
+        futures = {}
+        by_name = {}
+        for task in tasks:
+            if task.is_source:
+                future = client.submit(run_source_task, task.cell, threads, environ, key=task.name, pure=False)
+            else:
+                future = client.submit(run_task, task.cell, threads, environ, by_name.get(task.after),
+                                       key=task.name, pure=False)
+            by_name[task.name] = future
+            futures[future.key] = task
+        for future in as_completed(list(by_name.values())):
+            task = futures[future.key]
+            try:
+                outcome = future.result()
+            except Exception as error:  # the task itself died: its worker was lost too often, or its source's
+                outcome = _failed(_outcome(task.cell, task.kind), error)
+            _deliver(task, outcome, report, bar)
+            bar.show(running=sum(str(key).startswith("cell-")
+                                 for keys in client.processing().values() for key in keys))
+
+
+# ---------------------------------------------------------------------------
+# command line: `mtl sweep`
+# ---------------------------------------------------------------------------
+def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``sweep`` command to an ``argparse`` sub-parser set; its handler is :func:`cli_sweep`."""
+    sweep = subparsers.add_parser(
+        "sweep", help="run an experiment grid in parallel (all cores, or a Dask cluster), resumably",
+        description="Run every cell of a grid (experiments x corpora x protocols x seeds x folds) as an "
+                    "independent task, writing one record per cell to results_dir()/runs. Cells already done "
+                    "are skipped, so rerunning after an interruption finishes the grid.",
+        epilog="Example: mtl sweep --experiments table4_speech_baselines --profile smoke --data synthetic "
+               "--seeds 0 1 2 --scheduler dask-local")
+    sweep.add_argument("--experiments", nargs="+", required=True, metavar="ID",
+                       help="experiment ids (`mtl list`), or custom ids with --methods and --corpora")
+    sweep.add_argument("--corpora", nargs="+", metavar="SPEC",
+                       help="only these targets ('savee') or runs ('enterface+savee->emodb')")
+    sweep.add_argument("--methods", nargs="+", choices=("scratch", "finetune", "transfer"),
+                       help="only these methods")
+    sweep.add_argument("--modality", choices=("audio", "video"), help="modality of a custom experiment")
+    sweep.add_argument("--profile", choices=PROFILES, default="default",
+                       help="configuration profile (default: %(default)s)")
+    sweep.add_argument("--protocols", nargs="+", choices=PROTOCOLS, help="default: each experiment's own")
+    sweep.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="SEED", help="default: 0")
+    sweep.add_argument("--folds", nargs="+", type=int, metavar="FOLD", help="fold indices (default: every fold)")
+    sweep.add_argument("--data", choices=DATA_CHOICES, help="which copy of the corpora (default: each experiment's)")
+    sweep.add_argument("--scheduler", default="pool", metavar="WHERE",
+                       help="'pool' (local processes, default), 'dask-local' (a Dask LocalCluster) or a Dask "
+                            "scheduler address such as tcp://10.0.0.1:8786")
+    sweep.add_argument("--workers", type=int, help="worker processes (default: cores // threads per task)")
+    sweep.add_argument("--threads-per-task", type=int, help="torch + BLAS + OpenMP threads per task (default: 1)")
+    sweep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                       help="a Config field and its value (YAML: 50, 0.01, None), on top of the profile; repeatable")
+    sweep.add_argument("--dry-run", action="store_true", help="list the cells and whether each is done; run nothing")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.set_defaults(handler=cli_sweep)
+    return sweep
+
+
+def cli_sweep(args: argparse.Namespace) -> int:
+    """``mtl sweep``: 0 when every cell has its record, 1 when some failed (bad input raises ConfigError)."""
+    from mtl.book import parse_parameter_value  # YAML values, as for `mtl run -p`
+
+    overrides = {name: parse_parameter_value(value) for name, value in args.parameter or []}
+    cells = grid_cells(args.experiments, profile=args.profile, protocols=args.protocols, seeds=args.seeds,
+                       folds=args.folds, data=args.data, overrides=overrides, corpora=args.corpora,
+                       methods=args.methods, modality=args.modality)
+    if args.dry_run:
+        table = cells_table(cells)
+        print(table.drop(columns="key").to_string(index=False))
+        print(f"{len(table)} cells, {int(table['done'].sum())} done; records in {results_dir() / 'runs'}")
+        return 0
+    report = run_sweep(cells, scheduler=args.scheduler, workers=args.workers,
+                       threads_per_task=args.threads_per_task, progress=not args.no_progress)
+    print(report.summary())
+    print(f"records in {results_dir() / 'runs'}")
+    return 0 if report.ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mtl.sweep ...``: the ``mtl sweep`` command on its own."""
+    parser = argparse.ArgumentParser(prog="mtl")
+    add_sweep_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["sweep", *(argv if argv is not None else sys.argv[1:])])
+    try:
+        return args.handler(args)
+    except MtlError as error:
+        parser.exit(2, f"mtl sweep: error: {error}\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

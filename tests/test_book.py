@@ -1,0 +1,176 @@
+"""The book: built once at the smoke profile, then inspected (pages, tables, figures, offline, pixels).
+
+The build is shared with tests/test_notebooks.py through :func:`smoke_book`
+(cached per test session), so every notebook is executed once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from mtl.book import (BookReport, EXECUTED, _filtered_toc, build_book, chromium_executable, external_resources,
+                      screenshot, toc_notebooks)
+
+pytestmark = pytest.mark.book
+
+# Least number of figures (<img>) and tables (<table>) each notebook chapter shows at the smoke profile.
+EXPECTED = {
+    "pathnet_evolution": dict(img=2, table=2),
+    "data": dict(img=4, table=3),
+    "table1_visual_transfer": dict(img=2, table=3),
+    "table2_visual_baselines": dict(img=1, table=3),
+    "table3_speech_transfer": dict(img=3, table=3),
+    "table4_speech_baselines": dict(img=1, table=3),
+    "fig9_10_pathways": dict(img=4, table=1),
+    "convergence": dict(img=2, table=3),
+    "ablation": dict(img=0, table=1),
+    "real_recordings": dict(img=0, table=0),
+}
+
+
+@contextlib.contextmanager
+def _environment(**values: str):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@functools.cache
+def smoke_book(base: Path) -> BookReport:
+    """Build the whole book once at the smoke profile under ``base`` (synthetic data, scratch caches)."""
+    with _environment(MTL_CACHE_DIR=str(base / "cache"), MTL_RESULTS_DIR=str(base / "results")):
+        return build_book("smoke", output_dir=base / "book", parameters={"data": "synthetic"}, echo=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def book(tmp_path_factory) -> BookReport:
+    return smoke_book(tmp_path_factory.getbasetemp())
+
+
+def _page(book: BookReport, name: str) -> str:
+    return (book.html_dir / EXECUTED / f"{name}.html").read_text(encoding="utf-8")
+
+
+def _main_content(html: str) -> str:
+    match = re.search(r'<main[^>]*id="main-content"[^>]*>(.*)</main>', html, re.S)
+    return match.group(1) if match else html
+
+
+def test_every_chapter_is_built(book):
+    pages = {p.relative_to(book.html_dir).with_suffix("").as_posix() for p in book.html_dir.rglob("*.html")}
+    for name in toc_notebooks():
+        assert f"{EXECUTED}/{name}" in pages
+    for prose in ("intro", "method", "reproduction_notes", "rerun"):
+        assert prose in pages
+    assert not book.dropped
+    assert 'url=intro.html' in (book.html_dir / "index.html").read_text()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_chapter_shows_its_tables_and_figures(book, name):
+    html = _main_content(_page(book, name))
+    assert html.count("<img") >= EXPECTED[name]["img"], f"{name}: too few figures"
+    assert html.count("<table") >= EXPECTED[name]["table"], f"{name}: too few tables"
+    assert "Traceback" not in html, f"{name}: an error output is rendered"
+
+
+@pytest.mark.parametrize("name, table", [("table1_visual_transfer", "Table 1"), ("table2_visual_baselines", "Table 2"),
+                                         ("table3_speech_transfer", "Table 3"), ("table4_speech_baselines", "Table 4")])
+def test_result_tables_set_reproduced_numbers_beside_the_papers(book, name, table):
+    html = _page(book, name)
+    assert f"{table}: accuracy, the paper's and ours" in html
+    assert f"{table}: what each reproduced number ran on" in html
+    for header in (">paper<", ">ours<", ">Data<", ">Corpus copy<", ">Protocol<", ">Seeds<", ">Folds<"):
+        assert header in html, header
+    assert "synthetic" in html and "not run" not in html
+
+
+def test_parameter_cells_are_compact(book):
+    html = _page(book, "table1_visual_transfer")
+    assert "tag_injected-parameters" in html and "tag_hide-input" in html
+    assert "Parameters (papermill injects" not in html  # the defaults cell is removed from the page
+    assert "mtl-settings" in html                         # the resolved settings table
+
+
+def test_real_recordings_chapter_never_invents_numbers(book):
+    text = re.sub(r"<[^>]+>", " ", _page(book, "real_recordings"))
+    assert "No real-data records are committed yet" in text or "committed record(s)" in text
+
+
+def test_book_reads_offline(book):
+    assert external_resources(book.html_dir) == []
+    assert (book.html_dir / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    assert 'src="_static/mathjax/tex-chtml.js' in (book.html_dir / "method.html").read_text()
+
+
+def test_timings_are_logged_per_notebook(book):
+    log = (book.html_dir.parents[1] / "book" / EXECUTED / "timings.csv").read_text().splitlines()
+    assert log[0] == "finished_utc,profile,notebook,status,seconds"
+    logged = {line.split(",")[2] for line in log[1:]}
+    assert set(toc_notebooks()) <= logged
+    assert "jupyter-book build" in book.table() and "total" in book.table()
+
+
+def test_external_resources_finds_what_a_browser_would_fetch(tmp_path):
+    (tmp_path / "a.html").write_text(
+        '<html><head><script src="https://cdn.example.org/x.js"></script>'
+        '<link rel="stylesheet" href="//fonts.example.com/f.css"><script>var u = "https://unpkg.com/a/b.js";</script>'
+        '</head><body><a href="https://example.org/paper">a plain link is fine</a>'
+        '<script src="_static/local.js"></script></body></html>')
+    (tmp_path / "s.css").write_text('@font-face { src: url("https://fonts.example.com/a.woff2"); }')
+    found = {(what, url) for _, what, url in external_resources(tmp_path)}
+    assert ("<script src>", "https://cdn.example.org/x.js") in found
+    assert ("<link href>", "//fonts.example.com/f.css") in found
+    assert any(what == "inline <script>" for what, _ in found)
+    assert ("css", "https://fonts.example.com/a.woff2") in found
+    assert not any("example.org/paper" in url or "local.js" in url for _, url in found)
+
+
+def test_rerun_chapter_profile_table_matches_the_profiles():
+    from mtl.config import PROFILES, get_profile
+
+    text = (Path(__file__).resolve().parents[1] / "book" / "rerun.md").read_text()
+    rows = {m.group(1): [c.strip() for c in m.group(2).split("|")]
+            for m in re.finditer(r"^\| `(\w+)` +\|[^|]*\|(.*)\|\s*$", text, re.M)}
+    assert set(rows) == set(PROFILES)
+    for name, (population, generations, steps, folds, frames) in rows.items():
+        config = get_profile(name)
+        assert int(population) == config.population and int(generations) == config.generations, name
+        assert steps == (str(config.steps_per_pathway) if config.steps_per_pathway else "one pass over the data")
+        assert int(folds) == config.folds, name
+        assert frames == ("every one" if config.frame_step == 1 else f"every {config.frame_step}th"), name
+
+
+def test_filtered_toc_leaves_out_chapters_without_executed_copies(tmp_path):
+    toc = Path(__file__).resolve().parents[1] / "book" / "_toc.yml"
+    dropped = _filtered_toc(toc, {"pathnet_evolution"}, tmp_path / "toc.yml")
+    assert "pathnet_evolution" not in dropped and "table1_visual_transfer" in dropped
+    text = (tmp_path / "toc.yml").read_text()
+    assert "executed/pathnet_evolution" in text and "executed/table1_visual_transfer" not in text
+    assert "reproduction_notes" in text
+
+
+def test_a_built_chapter_renders_in_a_browser(book, tmp_path):
+    if chromium_executable() is None:
+        pytest.skip("chromium is not installed (scripts/ensure-chromium installs it as root); "
+                    "cannot take the screenshot")
+    import matplotlib.image
+
+    png = screenshot(book.html_dir / EXECUTED / "pathnet_evolution.html", tmp_path / "page.png", height=2400)
+    pixels = matplotlib.image.imread(png)[..., :3]
+    not_white = (pixels < 0.94).any(axis=-1).mean()
+    assert pixels.std() > 0.05, "the screenshot is blank"
+    assert not_white > 0.03, f"only {not_white:.1%} of the page is not white"

@@ -1,0 +1,82 @@
+"""The `mtl` command: listing, running one notebook, building the book; clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from mtl.book import parse_parameter_value, toc_notebooks
+from mtl.cli import EXIT_USAGE, build_parser, main
+
+
+def test_list_names_every_notebook_and_experiment(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in toc_notebooks():
+        assert name in out
+    assert "Table 1, Fig. 7" in out
+    assert "table4_speech_baselines" in out
+
+
+def test_console_script_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "mtl.cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for command in ("list", "run", "book"):
+        assert command in result.stdout
+
+
+def test_unknown_notebook_is_a_usage_error_listing_the_choices(capsys):
+    assert main(["run", "table9"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "no notebook or experiment named 'table9'" in err
+    assert "table1_visual_transfer" in err
+
+
+def test_unknown_parameter_is_refused_before_running(capsys, tmp_path):
+    assert main(["run", "table1_visual_transfer", "-p", "generations", "3", "--output", str(tmp_path / "x.ipynb")]) \
+        == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "has no parameter(s) 'generations'" in err and "its parameters are" in err
+    assert not (tmp_path / "x.ipynb").exists()
+
+
+def test_unknown_profile_and_missing_name_exit_with_usage():
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["book", "--profile", "huge"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run"])
+
+
+def test_book_only_rejects_names_outside_the_book(capsys, tmp_path):
+    assert main(["book", "--only", "nope", "--output-dir", str(tmp_path)]) == EXIT_USAGE
+    assert "not a notebook of the book: nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, value", [
+    ("3", 3), ("0.02", 0.02), ("true", True), ("None", None), ("null", None),
+    ("[0, 1, 2]", [0, 1, 2]), ("savee", "savee"), ("[enterface->savee]", ["enterface->savee"]),
+])
+def test_parameter_values_are_read_as_yaml(text, value):
+    assert parse_parameter_value(text) == value
+
+
+def test_run_executes_a_notebook_with_parameters(tmp_path, capsys):
+    output = tmp_path / "real.ipynb"
+    assert main(["run", "real_recordings", "-p", "records_dir", str(tmp_path), "--output", str(output)]) == 0
+    cells = nbformat.read(output, as_version=4).cells
+    injected = next(c for c in cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert f'records_dir = "{tmp_path}"' in injected.source
+    assert "No real-data records are committed yet" in output.read_text()
+    assert "ok in" in capsys.readouterr().out
+
+
+def test_run_reports_a_failing_notebook_with_exit_1(tmp_path, capsys):
+    missing = tmp_path / "absent"
+    assert main(["run", "real_recordings", "-p", "records_dir", str(missing),
+                 "--output", str(tmp_path / "x.ipynb")]) == 1
+    err = capsys.readouterr().err
+    assert "failed at the parameter check" in err and "does not exist" in err

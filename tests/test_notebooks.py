@@ -1,0 +1,89 @@
+"""The parameterised notebooks: their structure, their smoke run, and how they refuse bad parameters."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from papermill.exceptions import PapermillExecutionError
+
+from mtl.book import (EXECUTED, INJECTED_TAG, NOTEBOOK_DIR, PARAMETERS_TAG, VALIDATION_TAG, NotebookFailed,
+                      list_notebooks, run_notebook, toc_notebooks)
+
+from test_book import smoke_book
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENT_PARAMETERS = {"data_root", "corpora", "modality", "classes", "data", "profile", "seeds", "folds",
+                         "protocol", "S", "G", "T", "lr", "batch"}
+
+
+@pytest.fixture(scope="session")
+def book(tmp_path_factory):
+    return smoke_book(tmp_path_factory.getbasetemp())
+
+
+def _cells(path: Path) -> list:
+    return nbformat.read(path, as_version=4).cells
+
+
+def test_notebooks_and_table_of_contents_agree():
+    assert sorted(toc_notebooks()) == sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb"))
+
+
+def test_notebooks_are_up_to_date_with_their_builder():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_notebooks.py"), "--check"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("info", list_notebooks(), ids=lambda info: info.name)
+def test_notebook_structure(info):
+    cells = _cells(info.path)
+    assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# ")
+    code = [c for c in cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "outputs must stay empty in the repo"
+    tags = [c.metadata.get("tags", []) for c in code]
+    assert PARAMETERS_TAG in tags[0], "the first code cell holds the parameters"
+    assert VALIDATION_TAG in tags[1], "the cell after the parameters checks them through the library"
+    assert "mtl" in code[1].source
+    if info.experiments and info.name != "real_recordings":
+        assert set(info.parameters) == EXPERIMENT_PARAMETERS
+        assert info.parameters["profile"] == "default"
+        assert all(value is None for name, value in info.parameters.items() if name != "profile")
+
+
+def test_every_notebook_ran_end_to_end_at_the_smoke_profile(book):
+    executed = book.html_dir.parents[1] / "book" / EXECUTED
+    for name in toc_notebooks():
+        cells = _cells(executed / f"{name}.ipynb")
+        code = [c for c in cells if c.cell_type == "code"]
+        assert all(c.execution_count is not None for c in code), f"{name}: a cell did not run"
+        errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+        assert not errors, f"{name}: {errors[0].ename}: {errors[0].evalue}"
+        injected = [c for c in code if INJECTED_TAG in c.metadata.get("tags", [])]
+        if name != "real_recordings":
+            assert injected and "profile = \"smoke\"" in injected[0].source
+            assert "hide-input" in injected[0].metadata["tags"]
+    assert {run.name for run in book.runs} == set(toc_notebooks())
+    assert all(run.status == "ok" and run.seconds > 0 for run in book.runs)
+
+
+@pytest.mark.parametrize("parameters, message", [
+    ({"corpora": ["enterface->nosuchcorpus"]}, "unknown corpus 'nosuchcorpus'"),
+    ({"protocol": "random"}, "unknown protocol 'random'"),
+    ({"corpora": ["enterface->emodb"], "classes": ["boredom", "neutral"]}, "share no emotion class"),
+    ({"data_root": "/nonexistent/corpora"}, "data_root '/nonexistent/corpora' does not exist"),
+], ids=["unknown-corpus", "unknown-protocol", "no-shared-class", "missing-data-root"])
+def test_bad_parameters_stop_at_the_parameter_check(tmp_path, parameters, message):
+    with pytest.raises(NotebookFailed) as failure:
+        run_notebook("table3_speech_transfer", tmp_path / "out.ipynb", {"profile": "smoke", **parameters})
+    assert "failed at the parameter check" in str(failure.value) and message in str(failure.value)
+    cause = failure.value.__cause__
+    assert isinstance(cause, PapermillExecutionError) and message in cause.evalue
+    failed = _cells(tmp_path / "out.failed.ipynb")
+    failing = next(c for c in failed if c.cell_type == "code" and c.source == cause.source)
+    assert VALIDATION_TAG in failing.metadata["tags"]
+    assert not (tmp_path / "out.ipynb").exists()
