@@ -241,6 +241,36 @@ from mtl.book import (class_distribution_figure, corpus_overview, corpus_tables,
 
 %matplotlib inline
 """),
+        md("""
+## How the synthetic corpora are made
+
+The synthetic corpora stand in for eNTERFACE'05 and SAVEE (and for EMO-DB when
+the real recordings are absent). They are written file by file in the real
+layouts by `mtl.synthetic.make_corpus`, deterministically from a seed.
+
+*Speech* comes from a source-filter synthesiser (`mtl.synthetic.speech`): a
+glottal pulse train with jitter and shimmer plus breath noise excites formant
+resonators for vowel-like phones, with noise bursts for consonants. Emotion
+sets the prosody: F0 level, range and contour shape, syllable rate, energy,
+jitter and spectral tilt, each drawn around an emotion-specific mean with
+within-class spread. Speakers differ in F0 baseline, vocal-tract length
+(formant scaling) and speaking rate; corpora differ in phone content,
+recording rate (16, 44.1 or 48 kHz), channel colouring, noise level and how
+strongly emotion is acted. A classifier tells the three synthetic corpora
+apart almost perfectly, so transfer between them meets a real domain shift.
+
+*Faces* are drawn with OpenCV primitives (`mtl.synthetic.faces`) and move
+through facial action units: happiness AU6+12; sadness 1+4+15; surprise
+1+2+5+26; fear 1+2+4+5+7+20+26; anger 4+5+7+23; disgust 9+15+16; neutral
+none. Each clip goes from a neutral face to an apex of random intensity;
+subjects differ in face shape, skin tone, features, lighting and small head
+pose. The per-frame AU intensities are stored beside each corpus
+(`au_labels.csv`).
+
+Neither modality is trivially separable: no single log-Mel band or pixel
+decides the emotion (the test suite checks that a one-feature classifier stays
+far below a multi-feature one).
+"""),
         md("## The corpora"),
         code("""
 tables = corpus_tables(plan)
