@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import fcntl
 import functools
 import itertools
 import math
@@ -62,7 +61,7 @@ import pandas as pd
 
 from mtl.config import PROTOCOLS, TRAINING_BUDGETS, MODULE_TYPES, Config, get_profile
 from mtl.errors import ConfigError
-from mtl.io import read_json, stable_hash, write_json
+from mtl.io import file_lock, read_json, stable_hash, write_json
 from mtl.paths import cache_dir, results_dir
 
 __all__ = [
@@ -753,17 +752,9 @@ def _inner_split(target: str, modality: str, classes: tuple[str, ...], kind: str
     return outer_train[train], outer_train[held_out], samples, y
 
 
-@contextlib.contextmanager
-def _lock(name: str) -> Iterator[None]:
+def _lock(name: str):
     """An exclusive lock between processes (``cache_dir()/locks``), released by the system if the holder dies."""
-    path = cache_dir() / "locks" / f"{name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(cache_dir() / "locks" / f"{name}.lock")
 
 
 def _fit_resuming(classifier: Any, checkpoint: Path, *args: Any, **kwargs: Any) -> None:

@@ -40,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
-import fcntl
 import functools
 import logging
 import os
@@ -61,7 +60,7 @@ from mtl.corpora import CORPUS_FOLDERS, CORPUS_MODALITIES
 from mtl.corpora.labels import CLASS_SETS, LabelError, canonical_order, shared_classes
 from mtl.errors import ConfigError, MissingDataError
 from mtl.evaluation import Standardizer, evaluate, make_folds, recording_keys
-from mtl.io import file_digest, read_json, stable_hash, write_json
+from mtl.io import file_digest, file_lock, read_json, stable_hash, write_json
 from mtl.paths import cache_dir, data_root, project_root, results_dir
 
 log = logging.getLogger(__name__)
@@ -512,18 +511,6 @@ def code_version() -> dict[str, Any]:
 # ---------------------------------------------------------------------------
 # source models
 # ---------------------------------------------------------------------------
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Exclusive lock between processes (released if the holder dies)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _history_frame(history: Any) -> pd.DataFrame:
     if history is None:
         return pd.DataFrame()
@@ -613,7 +600,7 @@ def source_model(cell: Cell, progress: bool = False) -> tuple[Any, dict[str, Any
         raise ConfigError("a scratch cell has no source model")
     folder = cache_dir() / "sources"
     weights, sidecar = folder / f"{cell.source_key}.pt", folder / f"{cell.source_key}.json"
-    with _file_lock(folder / f"{cell.source_key}.lock"):
+    with file_lock(folder / f"{cell.source_key}.lock"):
         if weights.is_file() and sidecar.is_file():
             info = read_json(sidecar)
             info["cached"] = True

@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import logging
 import os
 import resource
@@ -75,6 +74,7 @@ from typing import TYPE_CHECKING, Any
 
 from mtl.config import PROFILES, PROTOCOLS, Config, get_profile
 from mtl.errors import ConfigError, MtlError
+from mtl.io import file_lock
 from mtl.paths import cache_dir, data_root, results_dir
 
 # mtl.experiments (and with it pandas and scikit-learn) is imported where it is
@@ -256,17 +256,9 @@ def limit_threads(n_threads: int) -> None:
     threadpool_limits(n_threads)  # BLAS and OpenMP pools already loaded (numpy's, torch's)
 
 
-@contextlib.contextmanager
 def _key_lock(name: str):
     """An exclusive lock between processes, released by the system if the holder dies."""
-    path = cache_dir() / "locks" / f"{name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(cache_dir() / "locks" / f"{name}.lock")
 
 
 def _outcome(cell: Cell, task: str = "cell") -> dict[str, Any]:
