@@ -929,11 +929,11 @@ class RealRecords:
         frame = self.frame
         groups = (frame.groupby(["experiment", "method", "sources", "target", "protocol", "data_kind"], dropna=False)
                   .agg(records=("cell_key", "size"), seeds=("seed", lambda s: ", ".join(map(str, sorted(set(s))))),
-                       profile=("profile", "first"), copy=("corpus_copy", "first"))
+                       profile=("profile", "first"))
                   .reset_index())
+        copies = "\n".join(f"* {copy}" for copy in sorted(frame["corpus_copy"].dropna().unique()))
         return (f"**{len(frame)} committed record(s)** of runs on real recordings, from "
-                f"`{_shown_path(self.folder)}`:\n\n"
-                + to_markdown(groups))
+                f"`{_shown_path(self.folder)}`:\n\n{to_markdown(groups)}\n\nTarget data:\n\n{copies}\n")
 
     def comparison(self, table: str = "table4") -> Any:
         """The paper's numbers beside these records' (mean ± sd), or a note that there are none."""
@@ -956,7 +956,8 @@ class RealRecords:
             return None
         from mtl.plots import learning_curves
 
-        return learning_curves(self.frame, title="Real recordings: held-out accuracy of the best pathway")
+        return learning_curves(self.frame, by=lambda record: f"{record['method']} ({record['protocol']} protocol)",
+                               title="Real recordings: held-out accuracy of the best pathway")
 
 
 def _shown_path(path: Path) -> str:
@@ -1011,6 +1012,9 @@ def pooled_confusion(records: Sequence[Mapping[str, Any]], method: str, target: 
     return total, classes
 
 
+_LEFT_CAPTION = {"selector": "caption", "props": "caption-side: top; text-align: left; font-weight: bold;"}
+
+
 class Comparison:
     """The paper's numbers beside the reproduced ones, shown as two tables.
 
@@ -1055,14 +1059,26 @@ class Comparison:
         from mtl.results import style_table
 
         name = self.table.replace("table", "Table ")
-        accuracy = style_table(self.accuracy()).set_caption(f"{name}: accuracy, the paper's and ours (mean ± sd)")
-        provenance = style_table(self.provenance()).set_caption(f"{name}: what each reproduced number ran on")
+        # Numbers stay on one line (a wide table scrolls); long provenance texts get room to wrap.
+        accuracy = (style_table(self.accuracy())
+                    .set_caption(f"{name}: accuracy, the paper's and ours (mean ± sd)")
+                    .set_table_styles([{"selector": "td, th", "props": "white-space: nowrap; padding: 0 0.6em;"},
+                                       {"selector": ".col0, .col1", "props": "white-space: normal; min-width: 9em;"},
+                                       _LEFT_CAPTION]))
+        provenance = self.provenance()
+        wide = {column: "min-width: 22em;" for column in ("Corpus copy", "Note") if column in provenance.columns}
+        provenance = (style_table(provenance)
+                      .set_caption(f"{name}: what each reproduced number ran on")
+                      .set_table_styles([_LEFT_CAPTION])
+                      .set_table_styles({column: [{"selector": "", "props": props}] for column, props in wide.items()},
+                                        overwrite=False))
         return accuracy.to_html() + "\n" + provenance.to_html()
 
 
 def _runs(frame: Any) -> list[str]:
-    return [f"{m} {s + ' → ' if s not in ('', '—') else ''}{t}"
-            for m, s, t in zip(frame["Method"], frame["Sources"], frame["Target"])]
+    """``"transfer ravdess → emodb (speaker)"``: method, corpora and protocol of each row."""
+    return [f"{m} {s + ' → ' if s not in ('', '—') else ''}{t}" + (f" ({p})" if p not in ("", "—") else "")
+            for m, s, t, p in zip(frame["Method"], frame["Sources"], frame["Target"], frame["Protocol"])]
 
 
 def compare_with_paper(summary: Any, table: str, digits: int = 2) -> Comparison:

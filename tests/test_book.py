@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mtl.book import (BookReport, EXECUTED, _filtered_toc, build_book, chromium_executable, external_resources,
-                      screenshot, toc_notebooks)
+from mtl.book import (BookReport, EXECUTED, NotebookFailed, _filtered_toc, build_book, chromium_executable,
+                      external_resources, screenshot, toc_notebooks)
 
 pytestmark = pytest.mark.book
 
@@ -122,6 +122,17 @@ def test_timings_are_logged_per_notebook(book):
     logged = {line.split(",")[2] for line in log[1:]}
     assert set(toc_notebooks()) <= logged
     assert "jupyter-book build" in book.table() and "total" in book.table()
+
+
+def test_a_failing_notebook_fails_the_build_naming_it(tmp_path):
+    with pytest.raises(NotebookFailed) as failure:
+        build_book("smoke", only=["table1_visual_transfer"], output_dir=tmp_path, parameters={"protocol": "nope"},
+                   echo=lambda _: None)
+    message = str(failure.value)
+    assert "notebooks failed" in message and "'table1_visual_transfer'" in message
+    assert "unknown protocol 'nope'" in message
+    assert not (tmp_path / "_build" / "html").exists()
+    assert (tmp_path / "book" / EXECUTED / "table1_visual_transfer.failed.ipynb").is_file()
 
 
 def test_external_resources_finds_what_a_browser_would_fetch(tmp_path):
