@@ -46,6 +46,7 @@ unweighted average recall chosen on inner validation folds.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import functools
 import itertools
@@ -97,6 +98,7 @@ DECISIONS: dict[str, str] = {
 TARGET = "emodb"
 DEFAULT_SOURCES: tuple[str, ...] = ("ravdess",)
 BUDGET_RULES = ("as_configured", "equal_steps")
+SOURCE_BUDGETS = ("one_pass", "same")
 
 
 # ---------------------------------------------------------------------------
@@ -161,7 +163,7 @@ def ablation_cells(profile: str = "paper", factors: Mapping[str, Sequence[str]] 
                    seeds: Iterable[int] = (0,), folds: Iterable[int] | None = None, data: str = "real",
                    sources: Sequence[str] = DEFAULT_SOURCES, generations: int | Mapping[str, int] | None = None,
                    budget: str = "as_configured", overrides: Mapping[str, Any] | None = None,
-                   experiment: str = ABLATION) -> list[Any]:
+                   experiment: str = ABLATION, source_budget: str = "one_pass") -> list[Any]:
     """Every cell of the ablation grid on EMO-DB (all 7 classes), validated before anything runs.
 
     Parameters
@@ -195,6 +197,13 @@ def ablation_cells(profile: str = "paper", factors: Mapping[str, Sequence[str]] 
         Config fields replaced in every cell (e.g. ``{"lr": 0.01}``).
     experiment : str, default "ablation"
         Experiment id (records in ``results_dir()/runs/<experiment>/``).
+    source_budget : {"one_pass", "same"}, default "one_pass"
+        How the source model of a transfer cell trains. ``"one_pass"``: as
+        the ``one_pass`` setting of the same module type (its G included), so
+        both T readings transfer from one and the same source model and the
+        factor varies only the target's training. ``"same"``: with the cell's
+        own configuration -- under ``literal_epochs`` about 200x more SGD
+        steps per pathway on RAVDESS (see :func:`estimate_cost`).
 
     Returns
     -------
@@ -204,14 +213,15 @@ def ablation_cells(profile: str = "paper", factors: Mapping[str, Sequence[str]] 
     Notes
     -----
     A profile that fixes ``steps_per_pathway`` (``smoke``) trains both
-    budgets for the same steps. The source model of a transfer cell is
-    trained with the cell's configuration, ``training_budget`` included.
+    budgets for the same steps.
     """
     from mtl.experiments import experiment_cells
 
     chosen = _check_factors(factors)
     if budget not in BUDGET_RULES:
         raise ConfigError(f"budget must be one of {', '.join(BUDGET_RULES)}, got {budget!r}")
+    if source_budget not in SOURCE_BUDGETS:
+        raise ConfigError(f"source_budget must be one of {', '.join(SOURCE_BUDGETS)}, got {source_budget!r}")
     seeds = [int(s) for s in seeds]
     folds = None if folds is None else [int(f) for f in folds]
     cells = []
@@ -222,10 +232,14 @@ def ablation_cells(profile: str = "paper", factors: Mapping[str, Sequence[str]] 
             one_pass = config.replace(training_budget="one_pass")
             per_pass = one_pass.steps_for(_mean_train_size(config, data))
             config = config.replace(generations=max(1, round(config.generations / per_pass)))
-        cells += experiment_cells(experiment, method=method, target=TARGET,
-                                  sources=() if method == "scratch" else tuple(sources), modality="audio",
-                                  config=config, classes="target", protocols=protocol, seeds=seeds, folds=folds,
-                                  data=data)
+        setting = experiment_cells(experiment, method=method, target=TARGET,
+                                   sources=() if method == "scratch" else tuple(sources), modality="audio",
+                                   config=config, classes="target", protocols=protocol, seeds=seeds, folds=folds,
+                                   data=data)
+        if method != "scratch" and source_budget == "one_pass":
+            source_config = ablation_config(profile, module_type, "one_pass", generations, overrides)
+            setting = [dataclasses.replace(cell, source_config=source_config) for cell in setting]
+        cells += setting
     return cells
 
 
@@ -374,8 +388,10 @@ def steps_per_cell(cell: Any, n_train: int | None = None, n_held_out: int | None
     source_steps = source_forward = 0
     if cell.source_key is not None:
         n_source = _source_size(cell) if n_source is None else int(n_source)
-        source_steps = budget * config.steps_for(n_source)
-        source_forward = budget * n_source
+        source_config = cell.source_training_config
+        source_budget = source_config.generations * source_config.tournament
+        source_steps = source_budget * source_config.steps_for(n_source)
+        source_forward = source_budget * n_source
     return {"n_train": int(n_train), "T": T, "target_steps": budget * T, "target_forward": target_forward,
             "source_key": cell.source_key, "n_source": n_source if cell.source_key is not None else 0,
             "source_steps": source_steps, "source_forward": source_forward}
@@ -722,7 +738,7 @@ def _delegate(name: str) -> property:
 
 # What sweeps, cost estimates and tables read from a cell, taken from the outer cell.
 for _name in ("method", "target", "sources", "modality", "classes", "source_classes", "protocol", "seed", "fold",
-              "config", "data", "source_key"):
+              "config", "data", "source_key", "source_training_config"):
     setattr(InnerCell, _name, _delegate(_name))
 
 
@@ -856,6 +872,23 @@ def _worker_init(environ: dict[str, str]) -> None:
     limit_threads(1)
 
 
+def _source_first_order(cells: Sequence[Any]) -> list[Any]:
+    """One cell per source model first, then the others in their order.
+
+    The first cells train the source models side by side; a worker that
+    later meets a cell of a source still training waits on its lock, so the
+    sources should be done before the cells that need them come up. Among
+    the rest the caller's order (its priorities) is kept.
+    """
+    first, seen = [], set()
+    for cell in cells:
+        if cell.source_key is not None and cell.source_key not in seen:
+            seen.add(cell.source_key)
+            first.append(cell)
+    chosen = {id(cell) for cell in first}
+    return first + [cell for cell in cells if id(cell) not in chosen]
+
+
 def run_cells(cells: Sequence[Any], workers: int = 1, progress: bool = False) -> pd.DataFrame:
     """Run cells (:class:`~mtl.experiments.Cell` or :class:`InnerCell`) whose record is missing.
 
@@ -885,8 +918,7 @@ def run_cells(cells: Sequence[Any], workers: int = 1, progress: bool = False) ->
 
     environ = {"MTL_CACHE_DIR": str(cache_dir()), "MTL_RESULTS_DIR": str(results_dir()),
                "MTL_DATA_ROOT": str(data_root())}
-    # Sources first, so that waiting on a source lock never holds a worker for long.
-    todo.sort(key=lambda c: c.source_key is None)
+    todo = _source_first_order(todo)
     with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
                              initializer=_worker_init, initargs=(environ,)) as pool:
         return pd.DataFrame(list(pool.map(_run_one, todo)))
@@ -1368,7 +1400,8 @@ class AblationPlan:
 def plan_ablation(profile: str = "default", data_root: str | Path | None = None,
                   seeds: int | Sequence[int] | None = None, folds: int | None = None,
                   factors: Mapping[str, Sequence[str]] | None = None,
-                  generations: int | Mapping[str, int] | None = None, budget: str = "as_configured") -> AblationPlan:
+                  generations: int | Mapping[str, int] | None = None, budget: str = "as_configured",
+                  source_budget: str = "one_pass") -> AblationPlan:
     """Check the chapter's parameters and list the ablation grid on the real EMO-DB.
 
     Parameters
@@ -1388,6 +1421,8 @@ def plan_ablation(profile: str = "default", data_root: str | Path | None = None,
     generations : int, mapping or None
         G, or ``{training_budget: G}`` (see :func:`ablation_config`).
     budget : {"as_configured", "equal_steps"}
+        See :func:`ablation_cells`.
+    source_budget : {"one_pass", "same"}, default "one_pass"
         See :func:`ablation_cells`.
 
     Without the real EMO-DB the plan has no cells and says so; without
@@ -1412,6 +1447,8 @@ def plan_ablation(profile: str = "default", data_root: str | Path | None = None,
     chosen = _check_factors(factors)
     if budget not in BUDGET_RULES:
         raise ConfigError(f"budget must be one of {', '.join(BUDGET_RULES)}, got {budget!r}")
+    if source_budget not in SOURCE_BUDGETS:
+        raise ConfigError(f"source_budget must be one of {', '.join(SOURCE_BUDGETS)}, got {source_budget!r}")
     for budget_name in chosen["training_budget"]:
         if _generations_for(budget_name, config, generations) < 1:
             raise ConfigError(f"generations must be >= 1, got {generations!r}")
@@ -1431,6 +1468,6 @@ def plan_ablation(profile: str = "default", data_root: str | Path | None = None,
                 chosen["method"] = tuple(m for m in chosen["method"] if m != "transfer")
         if chosen["method"]:
             cells = ablation_cells(profile, chosen, seeds, None, "real", DEFAULT_SOURCES, generations, budget,
-                                   {"folds": config.folds})
+                                   {"folds": config.folds}, source_budget=source_budget)
     return AblationPlan(profile, chosen, seeds, config.folds, generations if not isinstance(generations, Mapping)
                         else dict(generations), budget, current_data_root(), missing, cells)

@@ -335,8 +335,20 @@ class _Stacked:
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+@functools.lru_cache(maxsize=1)
+def _paper_defaults() -> dict[str, Any]:
+    return Config().to_dict()
+
+
 def _config_key(config: Config, drop: frozenset[str]) -> dict[str, Any]:
-    return {k: v for k, v in config.to_dict().items() if k not in drop}
+    """The fields of ``config`` that differ from the paper's defaults, ``drop`` left out.
+
+    Only differences enter a key, so a field added later, whose default keeps
+    the old behaviour, leaves every existing key (and record) valid.
+    """
+    defaults = _paper_defaults()
+    return {k: v for k, v in config.to_dict().items()
+            if k not in drop and (k not in defaults or v != defaults[k])}
 
 
 @dataclass(frozen=True)
@@ -346,6 +358,9 @@ class Cell:
     ``protocol`` and ``seed`` are copied into ``config`` (the single source of
     truth the classifier sees). ``data`` names the copy of every corpus used,
     ``(("emodb", "real"), ...)``; :func:`make_cell` resolves it.
+    ``source_config``, when given, trains the source model of a transfer or
+    fine-tuning cell instead of ``config`` (e.g. one source model shared by
+    target settings that differ only in how the target trains).
     """
 
     experiment: str
@@ -360,6 +375,7 @@ class Cell:
     fold: int
     config: Config
     data: tuple[tuple[str, str], ...]
+    source_config: Config | None = None
 
     def __post_init__(self) -> None:
         if not _SAFE_ID.match(self.experiment):
@@ -380,6 +396,12 @@ class Cell:
             raise ConfigError(f"fold must be >= 0, got {self.fold}")
         object.__setattr__(self, "sources", tuple(sorted(self.sources)))
         object.__setattr__(self, "config", self.config.replace(protocol=self.protocol, seed=int(self.seed)))
+        if self.source_config is not None:
+            if not self.sources:
+                raise ConfigError("source_config needs a source corpus (method 'scratch' has none)")
+            source_config = self.source_config.replace(protocol=self.protocol, seed=int(self.seed))
+            # A source configuration equal to the cell's is no choice: one spelling, one key.
+            object.__setattr__(self, "source_config", None if source_config == self.config else source_config)
         kinds = dict(self.data)
         for corpus in (self.target, *self.sources):
             if kinds.get(corpus) not in ("real", "synthetic"):
@@ -398,7 +420,14 @@ class Cell:
             "modality": self.modality, "classes": list(self.classes), "source_classes": list(self.source_classes),
             "fold": self.fold, "data": sorted(map(list, self.data)),
             "config": _config_key(self.config, HOUSEKEEPING_FIELDS),
+            **({} if self.source_config is None else
+               {"source_config": _config_key(self.source_config, _SOURCE_IRRELEVANT)}),
         })
+
+    @property
+    def source_training_config(self) -> Config:
+        """The configuration the source model is trained with: ``source_config``, or the cell's own."""
+        return self.source_config or self.config
 
     @property
     def source_key(self) -> str | None:
@@ -409,7 +438,7 @@ class Cell:
         return stable_hash({
             "schema": SCHEMA_VERSION, "sources": list(self.sources), "modality": self.modality,
             "classes": list(self.source_classes), "data": [[s, kinds[s]] for s in self.sources],
-            "config": _config_key(self.config, _SOURCE_IRRELEVANT),
+            "config": _config_key(self.source_training_config, _SOURCE_IRRELEVANT),
         })
 
     @property
@@ -605,11 +634,11 @@ def source_model(cell: Cell, progress: bool = False) -> tuple[Any, dict[str, Any
             info = read_json(sidecar)
             info["cached"] = True
             return SourceModel.load(weights), info
-        kinds = dict(cell.data)
+        kinds, config = dict(cell.data), cell.source_training_config
         parts, labels, provenance = [], [], {}
         for corpus in cell.sources:
             classes = [c for c in cell.source_classes if c in CLASS_SETS[corpus]]
-            features, prov = load_dataset(corpus, cell.modality, cell.config, classes, data=kinds[corpus])
+            features, prov = load_dataset(corpus, cell.modality, config, classes, data=kinds[corpus])
             parts.append(features.X)
             labels.append(class_indices(features.samples, cell.source_classes))
             provenance[corpus] = prov
@@ -619,7 +648,7 @@ def source_model(cell: Cell, progress: bool = False) -> tuple[Any, dict[str, Any
         checkpoint = cache_dir() / "checkpoints" / f"source-{cell.source_key}" / "source.pt"
         log.info("training the source model %s on %s (%d samples)", cell.source_key, task, len(y))
         start = time.perf_counter()
-        model = _resuming(lambda: train_source(X, y, cell.config, task=task, n_classes=len(cell.source_classes),
+        model = _resuming(lambda: train_source(X, y, config, task=task, n_classes=len(cell.source_classes),
                                                progress=progress, checkpoint_path=checkpoint), checkpoint)
         seconds = time.perf_counter() - start
         model.save(weights)  # atomic
@@ -634,7 +663,7 @@ def source_model(cell: Cell, progress: bool = False) -> tuple[Any, dict[str, Any
             "pathways": _source_pathways(model),
             "best_fitness": float(model.best_fitness),
             "seconds": seconds,
-            "config": _config_key(cell.config, _SOURCE_IRRELEVANT),
+            "config": _config_key(config, _SOURCE_IRRELEVANT),
             "created": _now(),
         }
         write_json(sidecar, info)
@@ -766,7 +795,7 @@ def run_cell(cell: Cell, progress: bool = False) -> dict[str, Any]:
         "source": None if source_info is None else {
             "key": source_info["key"], "classes": source_info["classes"], "n_samples": source_info["n_samples"],
             "best_fitness": source_info.get("best_fitness"), "learning_curve": source_info["learning_curve"],
-            "cached": source_info["cached"],
+            "cached": source_info["cached"], "config_differences": source_info.get("config"),
         },
         "notes": notes,
         "timings": {"source_seconds": source_info["seconds"] if source_info else None,
