@@ -45,7 +45,6 @@ unweighted average recall chosen on inner validation folds.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as _dt
 import functools
@@ -70,7 +69,8 @@ __all__ = [
     "steps_per_cell", "estimate_cost", "cost_summary", "measure_step_seconds", "load_ablation_records",
     "ablation_table", "paired_test", "candidate_grid", "InnerCell", "run_inner_cell", "run_cells",
     "NestedSelection", "saved_selections", "AblationSummary", "ablation_summary", "DEFAULT_CANDIDATES",
-    "AblationPlan", "plan_ablation",
+    "AblationPlan", "plan_ablation", "ANCHORS", "anchor_records", "CONTRASTS", "factor_effects",
+    "records_overview",
 ]
 
 ABLATION = "ablation"
@@ -421,7 +421,7 @@ def estimate_cost(cells: Sequence[Any], step_seconds: Mapping[str, tuple[float, 
         exists), ``seconds`` (target plus any new source, one thread) and
         ``key``.
     """
-    rows, seen = [], set()
+    rows, seen, index = [], set(), _record_index()
     for cell in cells:
         cost = steps_per_cell(cell, n_train, n_held_out, n_source)
         new_source = cost["source_key"] is not None and cost["source_key"] not in seen
@@ -432,7 +432,7 @@ def estimate_cost(cells: Sequence[Any], step_seconds: Mapping[str, tuple[float, 
             seconds = cost["target_steps"] * per_step + cost["target_forward"] * per_forward
             if new_source:
                 seconds += cost["source_steps"] * per_step + cost["source_forward"] * per_forward
-        rows.append({**cell_factors(cell), **cost, "new_source": new_source, "done": cell.record_path.is_file(),
+        rows.append({**cell_factors(cell), **cost, "new_source": new_source, "done": _find_record(cell, index) is not None,
                      "seconds": seconds, "key": cell.key})
     return pd.DataFrame(rows)
 
@@ -510,16 +510,22 @@ _SETTING_FIELDS = ("seed", "profile", "checkpoint_every", "protocol", "module_ty
 
 
 def _with_factors(frame: pd.DataFrame) -> pd.DataFrame:
-    """Factor columns from each record's configuration, and an id of everything else in it."""
+    """Factor columns from each record's configuration, and an id of everything else in it.
+
+    The id hashes the fields that differ from the paper's defaults (as cell
+    keys do), so a record written before a field existed matches one written
+    after with that field at its default.
+    """
     if frame.empty:
         return frame.assign(module_type=[], training_budget=[], inner_fold=[], base_id=[])
+    defaults = get_profile("paper").to_dict()
     configs = frame["record"].map(lambda r: r.get("config", {}))
     return frame.assign(
         module_type=configs.map(lambda c: c.get("module_type", "linear")),
         training_budget=configs.map(lambda c: c.get("training_budget", "one_pass")),
         inner_fold=frame["record"].map(lambda r: r.get("inner_fold")),
-        base_id=configs.map(lambda c: stable_hash({k: v for k, v in c.items() if k not in _SETTING_FIELDS},
-                                                  length=8)))
+        base_id=configs.map(lambda c: stable_hash({k: v for k, v in c.items() if k not in _SETTING_FIELDS
+                                                   and (k not in defaults or v != defaults[k])}, length=8)))
 
 
 def _record_index() -> dict[str, Path]:
@@ -559,6 +565,63 @@ def load_ablation_records(cells: Sequence[Any] | None = None, experiment: str = 
     paths = [path for path in (_find_record(cell, index) for cell in cells) if path is not None]
     frame = load_records(paths) if paths else load_records([])
     return _with_factors(frame.drop_duplicates("cell_key").reset_index(drop=True) if not frame.empty else frame)
+
+
+def records_overview(records: pd.DataFrame) -> pd.DataFrame:
+    """What a set of records was computed with: one row per experiment x setting x method.
+
+    Columns: ``experiment``, ``protocol``, ``module_type``,
+    ``training_budget``, ``generations``, ``method``, ``stage`` (``outer``
+    or ``inner`` for nested-selection runs), ``runs``, ``folds`` (outer
+    folds present), ``seeds``, ``data`` (real or synthetic, and a digest of the corpus copy), ``commit`` (of the
+    code, ``+dirty`` for uncommitted changes) and ``cpu_minutes`` (target
+    training, one thread; source models not included).
+    """
+    columns = ["experiment", "protocol", "module_type", "training_budget", "generations", "method", "stage", "runs",
+               "folds", "seeds", "data", "commit", "cpu_minutes"]
+    if records is None or records.empty:
+        return pd.DataFrame(columns=columns)
+
+    def commit(record: Mapping[str, Any]) -> str:
+        code = record.get("code") or {}
+        return f"{(code.get('commit') or 'unknown')[:7]}{'+dirty' if code.get('dirty') else ''}"
+
+    frame = records.assign(stage=np.where(records["inner_fold"].isna(), "outer", "inner"),
+                           commit=records["record"].map(commit))
+    rows = []
+    keys = ["experiment", "protocol", "module_type", "training_budget", "generations", "method", "stage"]
+    for key, group in frame.groupby(keys, sort=False, dropna=False):
+        rows.append(dict(zip(keys, key), runs=int(len(group)), folds=int(group["fold"].nunique()),
+                         seeds=", ".join(map(str, sorted(group["seed"].unique()))),
+                         data=", ".join(sorted({f"{kind} (content {str(digest)[:8]})" for kind, digest in
+                                                zip(group["data_kind"], group["content_hash"])})),
+                         commit=", ".join(sorted(group["commit"].unique())),
+                         cpu_minutes=float(pd.to_numeric(group["target_seconds"], errors="coerce").sum() / 60)))
+    return pd.DataFrame(rows, columns=columns)
+
+
+ANCHORS: tuple[str, ...] = ("real_recordings",)
+"""Experiments whose EMO-DB scratch and RAVDESS-transfer records are ablation settings too
+(``real_recordings``: linear modules, one pass, the paper's G = 200)."""
+
+
+def anchor_records(experiments: Sequence[str] = ANCHORS) -> pd.DataFrame:
+    """Records of other experiments that are settings of the ablation, with factor columns.
+
+    Kept: EMO-DB targets with all 7 classes, from scratch or transferred
+    from RAVDESS alone -- the same cells as the grid's, computed elsewhere
+    (e.g. at another G). Columns as :func:`load_ablation_records`.
+    """
+    from mtl.corpora.labels import CLASS_SETS
+    from mtl.results import load_records
+
+    frame = load_records(experiment=list(experiments)) if experiments else load_records([])
+    if frame.empty:
+        return _with_factors(frame)
+    keep = ((frame["target"] == TARGET) & frame["method"].isin(["scratch", "transfer"])
+            & frame["sources"].isin(["", "+".join(DEFAULT_SOURCES)])
+            & (frame["classes"] == ",".join(CLASS_SETS[TARGET])))
+    return _with_factors(frame[keep].reset_index(drop=True))
 
 
 def paired_test(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
@@ -663,6 +726,101 @@ def ablation_table(records: pd.DataFrame, decisions: Sequence[str] | None = ("se
             f"{baseline}_mean", f"{baseline}_sd", f"{baseline}_n", f"{treatment}_mean", f"{treatment}_sd",
             f"{treatment}_n", "n_pairs", "difference", "t_p", "wilcoxon_p"]
     return table[keep].reset_index(drop=True)
+
+
+CONTRASTS: tuple[tuple[str, str, str], ...] = (
+    ("module_type", "linear", "conv"),
+    ("training_budget", "one_pass", "literal_epochs"),
+    ("method", "scratch", "transfer"),
+)
+"""Paired contrasts of :func:`factor_effects`: (factor, level a, level b); each row reports b - a."""
+_SETTING_KEYS = ("protocol", "module_type", "training_budget", "method", "generations", "profile", "data_kind",
+                 "content_hash", "base_id")
+_UTTERANCE_OF = {"accuracy": "utt_accuracy_mean_prob", "uar": "utt_uar"}
+
+
+def _effect_row(factor: str, comparison: str, differences: pd.Series, keys: list[str]) -> dict[str, Any]:
+    """One row of :func:`factor_effects` from paired differences indexed by setting keys (+ seed, fold)."""
+    per_setting = differences.groupby(level=keys).mean() if len(differences) else differences
+    return {"factor": factor, "comparison": comparison, "settings": int(len(per_setting)),
+            "pairs": int(len(differences)),
+            "mean_difference": float(differences.mean()) if len(differences) else float("nan"),
+            "sd": float(differences.std(ddof=1)) if len(differences) > 1 else float("nan"),
+            "smallest": float(per_setting.min()) if len(per_setting) else float("nan"),
+            "largest": float(per_setting.max()) if len(per_setting) else float("nan"),
+            "b_better": float((differences > 0).mean()) if len(differences) else float("nan")}
+
+
+def factor_effects(records: pd.DataFrame, metric: str = "accuracy", experiment: str = ABLATION) -> pd.DataFrame:
+    """How far each factor moves a score, as differences paired over the grid.
+
+    Parameters
+    ----------
+    records : DataFrame
+        :func:`load_ablation_records` (inner-fold rows are ignored).
+    metric : {"accuracy", "uar"}, default "accuracy"
+        Segment-level score; the decision-level row compares it with its
+        utterance-level counterpart (mean probability).
+    experiment : str, default "ablation"
+        Only this experiment's records are paired: anchors computed elsewhere
+        (another G) have no partner in the grid.
+
+    Returns
+    -------
+    DataFrame
+        One row per contrast ``a -> b`` (:data:`CONTRASTS`, then the decision
+        level, then the protocols): ``settings`` (matched settings),
+        ``pairs``, ``mean_difference`` (b - a over pairs), ``sd``,
+        ``smallest`` and ``largest`` (over the settings' mean differences),
+        ``b_better`` (share of pairs where b scores higher).
+
+    Notes
+    -----
+    A pair is two records that differ in the factor only -- same other
+    settings, seed and fold, so the same training and test samples. The
+    training budget is paired across G, which its two levels set apart by
+    design (``budget="equal_steps"``). The decision level is paired within
+    each record. A protocol changes the folds themselves, so protocols are
+    compared between setting means (speaker or utterance minus paper, for
+    settings alike in everything else); there ``pairs`` counts settings.
+    """
+    if metric not in _UTTERANCE_OF:
+        raise ConfigError(f"metric must be one of {', '.join(_UTTERANCE_OF)}, got {metric!r}")
+    frame = records if records is not None else pd.DataFrame()
+    if not frame.empty and "inner_fold" in frame:
+        frame = frame[frame["inner_fold"].isna()]
+    if not frame.empty and "experiment" in frame:
+        frame = frame[frame["experiment"] == experiment]
+    columns = ["factor", "comparison", "settings", "pairs", "mean_difference", "sd", "smallest", "largest",
+               "b_better"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    frame = frame.assign(**{k: frame[k].astype(str) for k in _SETTING_KEYS})
+    rows = []
+    for factor, a, b in CONTRASTS:
+        keys = [k for k in _SETTING_KEYS if k != factor and not (factor == "training_budget" and k == "generations")]
+        index = [*keys, "seed", "fold"]
+        sides = {}
+        for level in (a, b):
+            part = frame[frame[factor] == level].set_index(index)[metric].astype(float)
+            sides[level] = part[~part.index.duplicated()]
+        paired = pd.concat(sides, axis=1, join="inner").dropna()
+        rows.append(_effect_row(factor, f"{a} -> {b}", paired[b] - paired[a], keys))
+    utterance = frame.set_index([*_SETTING_KEYS, "seed", "fold"])
+    differences = (utterance[_UTTERANCE_OF[metric]].astype(float) - utterance[metric].astype(float)).dropna()
+    rows.append(_effect_row("decision", "segment -> utterance (mean prob.)", differences, list(_SETTING_KEYS)))
+    means = frame.groupby(list(_SETTING_KEYS))[metric].mean()
+    keys = [k for k in _SETTING_KEYS if k != "protocol"]
+    by_protocol = means.unstack("protocol") if len(means) else pd.DataFrame()
+    for other in ("utterance", "speaker"):
+        if "paper" in by_protocol and other in by_protocol:
+            differences = (by_protocol[other] - by_protocol["paper"]).dropna()
+        else:
+            differences = pd.Series(dtype=float)
+        if len(differences):
+            differences.index = differences.index.set_names(keys)
+        rows.append(_effect_row("protocol", f"paper -> {other}", differences, keys))
+    return pd.DataFrame(rows, columns=columns)
 
 
 # ---------------------------------------------------------------------------
@@ -773,18 +931,6 @@ def _lock(name: str):
     return file_lock(cache_dir() / "locks" / f"{name}.lock")
 
 
-def _fit_resuming(classifier: Any, checkpoint: Path, *args: Any, **kwargs: Any) -> None:
-    """``classifier.fit`` resuming from ``checkpoint``; a checkpoint of another run is discarded once."""
-    from mtl.pathnet import StateFileError
-
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        classifier.fit(*args, checkpoint_path=checkpoint, **kwargs)
-    except StateFileError:
-        checkpoint.unlink(missing_ok=True)
-        classifier.fit(*args, checkpoint_path=checkpoint, **kwargs)
-
-
 def run_inner_cell(cell: InnerCell, progress: bool = False) -> dict[str, Any]:
     """Compute an :class:`InnerCell` and write its record; return the stored record if it exists.
 
@@ -794,9 +940,8 @@ def run_inner_cell(cell: InnerCell, progress: bool = False) -> dict[str, Any]:
     utterance level. Resumes an interrupted evolution from its checkpoint
     under ``cache_dir()/checkpoints/<key>/``.
     """
-    from mtl.evaluation import Standardizer, evaluate, recording_keys
-    from mtl.experiments import SCHEMA_VERSION, code_version, load_dataset, source_model
-    from mtl.pathnet import PathNetClassifier
+    from mtl.evaluation import evaluate, recording_keys
+    from mtl.experiments import SCHEMA_VERSION, _remove_checkpoint, code_version, load_dataset, train_target
 
     if cell.record_path.is_file():
         return read_json(cell.record_path)
@@ -804,18 +949,8 @@ def run_inner_cell(cell: InnerCell, progress: bool = False) -> dict[str, Any]:
     train, held_out, samples, y = cell.split()
     features, provenance = load_dataset(outer.target, outer.modality, _feature_key_config(outer.config),
                                         outer.classes, data=dict(outer.data)[outer.target])
-    source, source_info = (None, None)
-    if outer.method != "scratch":
-        source, source_info = source_model(outer, progress=progress)
-    scaler = Standardizer().fit(features.X, train)
-    X_train, X_held_out = scaler.transform(features.X, train), scaler.transform(features.X, held_out)
     checkpoint = cache_dir() / "checkpoints" / cell.key / "target.pt"
-    classifier = PathNetClassifier(outer.config, method=outer.method, source=source, task=outer.target,
-                                   n_classes=len(outer.classes), progress=progress)
-    start = time.perf_counter()
-    _fit_resuming(classifier, checkpoint, X_train, y[train], X_val=X_held_out, y_val=y[held_out])
-    seconds = time.perf_counter() - start
-    proba = classifier.predict_proba(X_held_out)
+    classifier, proba, seconds, source_info = train_target(outer, features, y, train, held_out, checkpoint, progress)
     metrics = evaluate(y[held_out], proba, recording_keys(samples.iloc[held_out]), outer.classes)
     curve = classifier.history_.to_frame()[["generation", "best_fitness", "val_accuracy", "elapsed"]]
     all_provenance = {outer.target: provenance, **(source_info["provenance"] if source_info else {})}
@@ -839,10 +974,7 @@ def run_inner_cell(cell: InnerCell, progress: bool = False) -> dict[str, Any]:
         "created": _now(),
     }
     write_json(cell.record_path, record)
-    for item in checkpoint.parent.glob("*"):
-        item.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
-        checkpoint.parent.rmdir()
+    _remove_checkpoint(checkpoint.parent)
     return record
 
 
@@ -1343,9 +1475,14 @@ class AblationPlan:
                 ("seeds", ", ".join(map(str, self.seeds))), ("folds", f"{self.folds}-fold"),
                 ("G (generations)", f"{generations}" + (" (literal_epochs: fewer, to match one pass's SGD steps)"
                                                          if self.budget == "equal_steps" else "")),
-                ("cells", f"{len(self.cells)}, {sum(c.record_path.is_file() for c in self.cells)} with a record")]
+                ("cells", f"{len(self.cells)}, {self.done()} with a record (computed here or committed)")]
         rows += [("missing", sentence) for sentence in self.missing]
         return pd.DataFrame(rows, columns=["setting", "value"])
+
+    def done(self) -> int:
+        """How many of the grid's cells have a record, local or committed."""
+        index = _record_index()
+        return sum(_find_record(cell, index) is not None for cell in self.cells)
 
     def _repr_html_(self) -> str:
         return self.settings().to_html(index=False, border=0, classes="mtl-settings")
@@ -1362,8 +1499,9 @@ class AblationPlan:
         return cost_summary(estimate_cost(self.cells, measure_step_seconds(steps=10)), workers=workers)
 
     def records(self) -> pd.DataFrame:
-        """Every ablation record found (:func:`load_ablation_records`), any profile."""
-        return load_ablation_records()
+        """Every ablation record found (:func:`load_ablation_records`), any profile, and :func:`anchor_records`."""
+        frames = [frame for frame in (load_ablation_records(), anchor_records()) if not frame.empty]
+        return pd.concat(frames, ignore_index=True) if frames else load_ablation_records()
 
     def table(self, decisions: Sequence[str] | None = ("segment", "utterance (mean prob.)")) -> Any:
         """:func:`ablation_table` of every record found, styled; or a plain note when there is none."""
@@ -1376,6 +1514,39 @@ class AblationPlan:
         shown = table.drop(columns=[c for c in table.columns if c.endswith(("_mean", "_sd"))])
         return shown.style.format({"difference": "{:+.3f}", "t_p": "{:.3f}", "wilcoxon_p": "{:.3f}"},
                                   na_rep="—").hide(axis="index")
+
+    def computed(self) -> Any:
+        """What the records shown were computed with (:func:`records_overview`), or a plain note."""
+        from IPython.display import Markdown
+
+        overview = records_overview(pd.concat([self.records(), load_ablation_records(experiment=NESTED)],
+                                              ignore_index=True))
+        if overview.empty:
+            return Markdown("**No ablation records exist yet.** " + " ".join(self.missing))
+        return overview.style.format({"cpu_minutes": "{:.1f}"}).hide(axis="index")
+
+    def figure(self, decision: str = "segment") -> Any:
+        """:func:`mtl.plots.ablation_bars` of every setting found, or a plain note."""
+        from IPython.display import Markdown
+
+        from mtl.corpora.labels import CLASS_SETS
+        from mtl.plots import ablation_bars
+
+        table = ablation_table(self.records(), [decision])
+        if table.empty:
+            return Markdown("*No ablation records, so no figure.*")
+        return ablation_bars(table, decision, paper=_paper_numbers(), chance=1 / len(CLASS_SETS[TARGET]),
+                             title=f"EMO-DB, {decision} decisions: mean ± sd over folds")
+
+    def effects(self, metric: str = "accuracy") -> Any:
+        """:func:`factor_effects` of the grid's records, styled, or a plain note."""
+        from IPython.display import Markdown
+
+        effects = factor_effects(self.records(), metric)
+        if effects.empty or not effects["pairs"].any():
+            return Markdown("*No two records of the grid differ in one factor only yet, so no effect to show.*")
+        return effects.style.format({c: "{:+.3f}" for c in ("mean_difference", "smallest", "largest")}
+                                    | {"sd": "{:.3f}", "b_better": "{:.0%}"}, na_rep="—").hide(axis="index")
 
     def nested(self) -> Any:
         """The results of every saved nested selection (:func:`saved_selections`), or a plain note."""

@@ -716,6 +716,33 @@ def _existing_record(cell: Cell) -> dict[str, Any] | None:
     return None
 
 
+def train_target(cell: Cell, features: Any, y: np.ndarray, train: np.ndarray, held_out: np.ndarray,
+                 checkpoint: Path, progress: bool = False) -> tuple[Any, np.ndarray, float, dict[str, Any] | None]:
+    """Train ``cell``'s classifier on rows ``train`` and score rows ``held_out``.
+
+    Standardises on the training rows only, fetches (or trains) the cell's
+    source model for transfer and fine-tuning, fits with the held-out rows as
+    the learning curve's validation set, resuming from ``checkpoint``.
+
+    Returns ``(classifier, proba, target_seconds, source_info)``: ``proba``
+    has one row per held-out sample; ``source_info`` is None for scratch.
+    """
+    from mtl.pathnet import PathNetClassifier
+
+    source, source_info = (None, None)
+    if cell.method != "scratch":
+        source, source_info = source_model(cell, progress=progress)
+    scaler = Standardizer().fit(features.X, train)
+    X_train, X_held_out = scaler.transform(features.X, train), scaler.transform(features.X, held_out)
+    classifier = PathNetClassifier(cell.config, method=cell.method, source=source, task=cell.target,
+                                   n_classes=len(cell.classes), progress=progress)
+    start = time.perf_counter()
+    _resuming(lambda: classifier.fit(X_train, y[train], X_val=X_held_out, y_val=y[held_out],
+                                     checkpoint_path=checkpoint), checkpoint)
+    seconds = time.perf_counter() - start
+    return classifier, np.asarray(classifier.predict_proba(X_held_out)), seconds, source_info
+
+
 def run_cell(cell: Cell, progress: bool = False) -> dict[str, Any]:
     """Compute one cell and write its record; return the stored record if it exists.
 
@@ -726,8 +753,6 @@ def run_cell(cell: Cell, progress: bool = False) -> dict[str, Any]:
     the record atomically. An interrupted evolution resumes from its
     checkpoint under ``cache_dir()/checkpoints/<cell key>/``.
     """
-    from mtl.pathnet import PathNetClassifier
-
     existing = _existing_record(cell)
     if existing is not None:
         return existing
@@ -741,21 +766,9 @@ def run_cell(cell: Cell, progress: bool = False) -> dict[str, Any]:
         raise ConfigError(f"{cell.describe()}: fold {cell.fold} does not exist, the {cell.protocol} protocol gives "
                           f"{len(folds)} folds for {cell.target}")
     train, test = folds[cell.fold]
-
-    source, source_info = (None, None)
-    if cell.method != "scratch":
-        source, source_info = source_model(cell, progress=progress)
-
-    scaler = Standardizer().fit(features.X, train)
-    X_train, X_test = scaler.transform(features.X, train), scaler.transform(features.X, test)
     checkpoint = cache_dir() / "checkpoints" / cell.key / "target.pt"
-    start = time.perf_counter()
-    classifier = PathNetClassifier(cell.config, method=cell.method, source=source, task=cell.target,
-                                   n_classes=len(cell.classes), progress=progress)
-    _resuming(lambda: classifier.fit(X_train, y[train], X_val=X_test, y_val=y[test], checkpoint_path=checkpoint),
-              checkpoint)
-    target_seconds = time.perf_counter() - start
-    proba = np.asarray(classifier.predict_proba(X_test))
+    classifier, proba, target_seconds, source_info = train_target(cell, features, y, train, test, checkpoint,
+                                                                  progress)
     metrics = evaluate(y[test], proba, recording_keys(samples.iloc[test]), cell.classes)
 
     history = getattr(classifier, "history_", None)

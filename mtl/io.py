@@ -9,7 +9,6 @@ new one, never half of one.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import io
 import json
@@ -41,9 +40,18 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[io.IOBase]:
 
 @contextlib.contextmanager
 def file_lock(path: str | Path) -> Iterator[None]:
-    """An exclusive lock between processes on ``path``, released by the system if the holder dies."""
+    """An exclusive lock between processes on ``path``, released by the system if the holder dies.
+
+    POSIX ``flock``. Where it does not exist (Windows) the lock is a no-op:
+    writes stay atomic, only concurrent duplicate work is no longer prevented.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

@@ -24,7 +24,7 @@ from mtl.corpora.labels import ABBREVIATIONS, paper_order
 from mtl.errors import ConfigError
 
 __all__ = ["learning_curves", "fitness_over_generations", "confusion_matrix_plot", "draw_pathways",
-           "record_pathways", "per_class_bars"]
+           "record_pathways", "per_class_bars", "ablation_bars"]
 
 METHOD_COLOURS = {"transfer": "tab:blue", "finetune": "tab:orange", "scratch": "tab:green"}
 
@@ -391,4 +391,65 @@ def per_class_bars(summary: pd.DataFrame, classes: Sequence[str] | None = None,
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=min(3, n + bool(paper)),
               frameon=False)  # below the axes: bars reach any height
     ax.set_title(title or "Per-class accuracy")
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# ablation
+# ---------------------------------------------------------------------------
+def ablation_bars(table: pd.DataFrame, decision: str = "segment", methods: Sequence[str] = ("scratch", "transfer"),
+                  paper: Mapping[str, float] | None = None, chance: float | None = None,
+                  title: str | None = None) -> Figure:
+    """Mean ± sd over folds of every ablation setting, one panel per protocol.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`mtl.ablation.ablation_table` (its ``<method>_mean`` and ``_sd`` columns).
+    decision : str, default "segment"
+        Which decision level's rows to draw (a key of :data:`mtl.ablation.DECISIONS`).
+    methods : sequence of str, default scratch and transfer
+        Bars per setting, coloured by method.
+    paper : mapping ``method -> value``, optional
+        The paper's numbers, drawn as dashed lines in the paper-protocol panel
+        only: they were measured under that protocol.
+    chance : float, optional
+        A dotted line in every panel (e.g. 1/7 for seven classes).
+    """
+    rows = table[table["decision"] == decision] if not table.empty else table
+    if rows.empty:
+        raise ConfigError(f"ablation_bars: no rows with decision {decision!r}")
+    protocols = list(dict.fromkeys(rows["protocol"]))
+    fig = Figure(figsize=(max(6.0, 3.4 * len(protocols)), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(protocols), sharey=True, squeeze=False)[0]
+    width = 0.8 / len(methods)
+    for ax, protocol in zip(axes, protocols):
+        part = rows[rows["protocol"] == protocol].reset_index(drop=True)
+        labels = [f"{r.module_type}\n{r.training_budget.replace('_', ' ')}"
+                  + (f"\nG={r.generations}" if "generations" in part else "") for r in part.itertuples()]
+        x = np.arange(len(part))
+        for i, method in enumerate(methods):
+            means = part[f"{method}_mean"].astype(float).to_numpy()
+            sds = np.nan_to_num(part[f"{method}_sd"].astype(float).to_numpy())
+            ax.bar(x - 0.4 + width * (i + 0.5), means, width, yerr=sds, capsize=2, alpha=0.85,
+                   color=METHOD_COLOURS.get(method), label=method)
+        if paper and protocol == "paper":
+            for method in methods:
+                if method in paper:
+                    ax.axhline(paper[method], color=METHOD_COLOURS.get(method), linestyle="--", linewidth=1)
+        if chance is not None:
+            ax.axhline(chance, color="grey", linestyle=":", linewidth=1)
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.set_title(f"{protocol} protocol", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_ylim(0, 1.0)
+    axes[0].set_ylabel(f"accuracy ({decision} decisions)")
+    handles = [Patch(color=METHOD_COLOURS.get(m), alpha=0.85, label=m) for m in methods]
+    if paper:
+        handles.append(Line2D([], [], color="black", linestyle="--", linewidth=1,
+                              label="paper's number (its protocol, Table 4)"))
+    if chance is not None:
+        handles.append(Line2D([], [], color="grey", linestyle=":", linewidth=1, label="chance"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.suptitle(title or "Ablation on EMO-DB: mean ± sd over folds")
     return fig

@@ -15,6 +15,7 @@ from scipy import stats
 
 from mtl import ablation as ab
 from mtl.config import get_profile
+from mtl.corpora.labels import CLASS_SETS
 from mtl.errors import ConfigError
 from mtl.experiments import make_cell
 from mtl.io import write_json
@@ -45,6 +46,29 @@ def test_grid_lists_every_factor_combination_as_ablation_cells():
     transfer = [c for c in cells if c.method == "transfer"]
     assert all(c.sources == ("savee",) and len(c.classes) == 7 for c in transfer)
     assert all(c.config.protocol == c.protocol for c in cells)
+
+
+def test_both_t_readings_transfer_from_one_one_pass_source_model_by_default():
+    kwargs = dict(factors={"method": ["transfer"], "protocol": ["paper"], "module_type": ["linear"]},
+                  data="synthetic", sources=("savee",), folds=[0], generations={"literal_epochs": 1})
+    shared = ab.ablation_cells("smoke", **kwargs)
+    assert [c.config.training_budget for c in shared] == ["one_pass", "literal_epochs"]
+    assert len({c.source_key for c in shared}) == 1
+    assert all(c.source_training_config.training_budget == "one_pass" for c in shared)
+    assert shared[1].source_training_config.generations == shared[0].config.generations
+    own = ab.ablation_cells("smoke", source_budget="same", **kwargs)
+    assert own[0].key == shared[0].key and own[1].key != shared[1].key
+    assert own[1].source_training_config == own[1].config
+    with pytest.raises(ConfigError, match="source_budget must be one of"):
+        ab.ablation_cells("smoke", source_budget="cheap", **kwargs)
+
+
+def test_run_cells_starts_every_source_model_first_and_keeps_the_order_otherwise():
+    from types import SimpleNamespace as Cell
+
+    cells = [Cell(name=n, source_key=k) for n, k in
+             [("s1", None), ("a1", "A"), ("s2", None), ("a2", "A"), ("b1", "B"), ("b2", "B")]]
+    assert [c.name for c in ab._source_first_order(cells)] == ["a1", "b1", "s1", "s2", "a2", "b2"]
 
 
 def test_grid_restricts_factors_and_rejects_unknown_ones():
@@ -166,6 +190,56 @@ def test_table_gives_mean_sd_per_setting_and_decision_with_paired_tests():
     conv = table[(table["module_type"] == "conv") & (table["decision"] == "segment")].iloc[0]
     assert conv["scratch_n"] == 3 and conv["transfer_n"] == 3 and conv["n_pairs"] == 2  # folds 1 and 2 only
     assert conv["difference"] == pytest.approx(0.1)
+
+
+def test_factor_effects_pair_records_that_differ_in_one_factor_only():
+    _write([_record("scratch", f, a) for f, a in enumerate(SCRATCH)]
+           + [_record("transfer", f, a) for f, a in enumerate(TRANSFER)]
+           + [_record("scratch", f, a + 0.1, module_type="conv") for f, a in enumerate(SCRATCH[:3])]
+           + [_record("scratch", f, a - 0.05, protocol="speaker") for f, a in enumerate(SCRATCH)])
+    effects = ab.factor_effects(ab.load_ablation_records()).set_index("comparison")
+    method = effects.loc["scratch -> transfer"]
+    assert (method["settings"], method["pairs"]) == (1, 5)
+    assert method["mean_difference"] == pytest.approx(np.mean(np.subtract(TRANSFER, SCRATCH)))
+    assert method["b_better"] == pytest.approx(np.mean(np.subtract(TRANSFER, SCRATCH) > 0))
+    module = effects.loc["linear -> conv"]
+    assert module["pairs"] == 3 and module["mean_difference"] == pytest.approx(0.1)
+    assert effects.loc["one_pass -> literal_epochs", "pairs"] == 0
+    decision = effects.loc["segment -> utterance (mean prob.)"]
+    assert decision["pairs"] == 18 and decision["mean_difference"] == pytest.approx(0.05)
+    speaker = effects.loc["paper -> speaker"]  # between setting means: the folds differ
+    assert speaker["pairs"] == 1 and speaker["mean_difference"] == pytest.approx(-0.05)
+    assert effects.loc["paper -> utterance", "pairs"] == 0
+    with pytest.raises(ConfigError, match="metric must be one of"):
+        ab.factor_effects(ab.load_ablation_records(), metric="f1")
+
+
+def test_anchor_records_and_overview_name_what_each_result_was_computed_with():
+    anchors = [dict(_record(m, f, 0.5), experiment="anchor_test", cell_key=f"anchor-{m}-{f}",
+                    classes=list(CLASS_SETS["emodb"])) for m in ("scratch", "finetune") for f in range(2)]
+    for record in anchors:
+        write_json(results_dir() / "runs" / "anchor_test" / f"{record['cell_key']}.json", record)
+    found = ab.anchor_records(["anchor_test"])
+    assert found["method"].tolist() == ["scratch", "scratch"]  # fine-tuning is no ablation setting
+    _write([_record("scratch", f, a) for f, a in enumerate(SCRATCH)])
+    overview = ab.records_overview(pd.concat([ab.load_ablation_records(), found], ignore_index=True))
+    assert overview[["experiment", "runs", "folds", "seeds"]].values.tolist() == [["ablation", 5, 5, "0"],
+                                                                                  ["anchor_test", 2, 2, "0"]]
+    assert set(overview["data"]) == {"real (content abc)"} and set(overview["stage"]) == {"outer"}
+
+
+def test_ablation_bars_draw_one_panel_per_protocol():
+    from mtl.plots import ablation_bars
+
+    _write([_record("scratch", f, a) for f, a in enumerate(SCRATCH)]
+           + [_record("transfer", f, a, protocol="speaker") for f, a in enumerate(TRANSFER)])
+    figure = ablation_bars(ab.ablation_table(ab.load_ablation_records()), paper={"scratch": 0.89}, chance=1 / 7)
+    panels = [ax for ax in figure.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["paper protocol", "speaker protocol"]
+    dashed = [[line for line in ax.lines if line.get_linestyle() == "--"] for ax in panels]
+    assert [len(lines) for lines in dashed] == [1, 0]  # the paper's number only under the paper's protocol
+    with pytest.raises(ConfigError, match="no rows"):
+        ablation_bars(ab.ablation_table(ab.load_ablation_records()), decision="utterance (vote)")
 
 
 def test_summary_says_plainly_whether_the_paper_is_reached():

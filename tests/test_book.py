@@ -6,9 +6,7 @@ The build is shared with tests/test_notebooks.py through :func:`smoke_book`
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 import re
 from pathlib import Path
 
@@ -34,24 +32,12 @@ EXPECTED = {
 }
 
 
-@contextlib.contextmanager
-def _environment(**values: str):
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 @functools.cache
 def smoke_book(base: Path) -> BookReport:
     """Build the whole book once at the smoke profile under ``base`` (synthetic data, scratch caches)."""
-    with _environment(MTL_CACHE_DIR=str(base / "cache"), MTL_RESULTS_DIR=str(base / "results")):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MTL_CACHE_DIR", str(base / "cache"))
+        patch.setenv("MTL_RESULTS_DIR", str(base / "results"))
         return build_book("smoke", output_dir=base / "book", parameters={"data": "synthetic"}, echo=lambda _: None)
 
 

@@ -5,6 +5,7 @@ independent of those packages); ``test_run_cell_end_to_end_*`` runs the real
 pipeline on tiny synthetic corpora with the smoke profile.
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -227,6 +228,36 @@ def test_cell_key_ignores_housekeeping_but_not_settings():
                     dict(protocol="utterance"), dict(classes=["anger", "fear"])):
         args = dict(experiment="unit", method="scratch", target="savee", config=SMOKE) | changed
         assert make_cell(**args).key != base.key, changed
+
+
+def test_cell_key_holds_only_what_differs_from_the_paper(monkeypatch):
+    """A Config field added later, at a default that keeps the old behaviour, leaves every key as it was."""
+    from mtl import experiments
+
+    cell = make_cell("unit", "scratch", "savee", (), "audio", SMOKE)
+    key = cell.key
+    grown = {**experiments._paper_defaults(), "a_later_option": "off"}
+    monkeypatch.setattr(experiments, "_paper_defaults", lambda: grown)
+    monkeypatch.setattr(type(SMOKE), "to_dict", lambda self, _old=type(SMOKE).to_dict: {**_old(self),
+                                                                                        "a_later_option": "off"})
+    assert cell.key == key
+    monkeypatch.setattr(type(SMOKE), "to_dict", lambda self, _old=type(SMOKE).to_dict: {**_old(self),
+                                                                                        "a_later_option": "on"})
+    assert cell.key != key
+
+
+def test_source_config_trains_the_source_and_enters_both_keys(fakes):
+    cell = make_cell("unit", "transfer", "savee", ("enterface",), "audio", SMOKE)
+    other = dataclasses.replace(cell, source_config=SMOKE.replace(generations=2))
+    assert other.source_training_config.generations == 2 and cell.source_training_config is cell.config
+    assert other.key != cell.key and other.source_key != cell.source_key
+    # spelled out but equal to the cell's own: the same cell
+    same = dataclasses.replace(cell, source_config=SMOKE.replace(protocol="speaker", seed=5))
+    assert same.source_config is None and same.key == cell.key
+    record = run_cell(other)
+    assert record["source"]["config_differences"]["generations"] == 2
+    with pytest.raises(ConfigError, match="source_config needs a source"):
+        dataclasses.replace(make_cell("unit", "scratch", "savee", (), "audio", SMOKE), source_config=SMOKE)
 
 
 # ---------------------------------------------------------------------------

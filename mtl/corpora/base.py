@@ -11,7 +11,8 @@ Expected files that are absent (eNTERFACE clips) go to ``df.attrs["missing"]``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -81,6 +82,21 @@ class TableBuilder:
         if self.strict:
             raise BadInputError(path, reason)
         self.skipped.append((str(path), reason))
+
+    def match_name(self, path: Path, pattern: re.Pattern[str], layout: str, codes: Mapping[str, str],
+                   label: str) -> re.Match[str] | None:
+        """Parse a file name whose ``pattern`` has a ``code`` group; skip the file (and return None) if it fails.
+
+        ``layout`` describes the expected name for the skip message, ``codes``
+        are the known emotion codes, ``label`` the corpus as people write it.
+        """
+        match = pattern.match(path.stem)
+        if match is None:
+            self.skip(path, f"name does not follow {layout}")
+        elif match["code"] not in codes:
+            self.skip(path, f"unknown {label} emotion code {match['code']!r} (known: {' '.join(codes)})")
+            match = None
+        return match
 
     def report_missing(self, path: str | Path, reason: str) -> None:
         """Record an expected file that is absent (never raises: the corpus is usable without it)."""

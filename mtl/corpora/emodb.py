@@ -33,16 +33,11 @@ def load_emodb(root: str | Path, strict: bool = False) -> pd.DataFrame:
     base = root / "wav" if (root / "wav").is_dir() else root
     table = TableBuilder(CORPUS, strict)
     for path in media_files(base, {".wav"}):
-        match = _NAME.match(path.stem)
+        match = table.match_name(path, _NAME, "EMO-DB's <speaker 2 digits><text 3 chars><emotion letter>"
+                                 "<version letter>.wav (e.g. 03a01Fa.wav)", CODES, "EMO-DB")
         if match is None:
-            table.skip(path, "name does not follow EMO-DB's <speaker 2 digits><text 3 chars>"
-                             "<emotion letter><version letter>.wav (e.g. 03a01Fa.wav)")
             continue
-        code = match["code"]
-        if code not in CODES:
-            table.skip(path, f"unknown EMO-DB emotion code {code!r} (known: {' '.join(CODES)})")
-            continue
-        speaker = match["speaker"]
+        speaker, code = match["speaker"], match["code"]
         table.add(path, "audio", speaker, path.stem, CODES[code], code,
                   gender="m" if speaker in MALE_SPEAKERS else "f", text=match["text"])
     return table.build()

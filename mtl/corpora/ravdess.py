@@ -30,16 +30,11 @@ def load_ravdess(root: str | Path, strict: bool = False) -> pd.DataFrame:
     root = require_root(root, CORPUS)
     table = TableBuilder(CORPUS, strict)
     for path in media_files(root, {".wav", ".flac"}):
-        match = _NAME.match(path.stem)
+        match = table.match_name(path, _NAME, "RAVDESS's MM-VC-EE-II-SS-RR-AA (seven 2-digit fields, "
+                                 "e.g. 03-01-05-01-02-01-12.wav)", CODES, "RAVDESS")
         if match is None:
-            table.skip(path, "name does not follow RAVDESS's MM-VC-EE-II-SS-RR-AA (seven 2-digit fields, "
-                             "e.g. 03-01-05-01-02-01-12.wav)")
             continue
-        code = match["code"]
-        if code not in CODES:
-            table.skip(path, f"unknown RAVDESS emotion code {code!r} (known: {' '.join(CODES)})")
-            continue
-        actor = match["actor"]
+        actor, code = match["actor"], match["code"]
         table.add(path, "audio", actor, path.stem, CODES[code], code,
                   gender="m" if int(actor) % 2 else "f", text=match["statement"])
     return table.build()

@@ -40,7 +40,6 @@ partial cache; a lock file lets concurrent callers wait for one build.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import logging
 import multiprocessing
 import os
@@ -57,7 +56,7 @@ import pandas as pd
 from mtl import paths
 from mtl.config import Config
 from mtl.errors import BadInputError, ConfigError
-from mtl.io import read_json, stable_hash, write_json
+from mtl.io import file_lock, read_json, stable_hash, write_json
 
 log = logging.getLogger("mtl.features")
 
@@ -225,7 +224,7 @@ def build_features(table: pd.DataFrame, config: Config, cache_dir: str | Path | 
     root = Path(cache_dir) if cache_dir is not None else paths.cache_dir() / "features"
     key = feature_key(table, config, images_already_cropped)
     folder = root / key
-    with _locked(root / f".{key}.lock"):
+    with file_lock(root / f".{key}.lock"):
         if _complete(folder):
             try:
                 features = _load(folder, key)
@@ -465,20 +464,3 @@ def _check_table(table: pd.DataFrame) -> None:
     unknown = sorted(set(table["modality"].astype(str)) - set(MODALITIES))
     if unknown:
         raise ConfigError(f"unknown modality {', '.join(map(repr, unknown))}; expected one of {MODALITIES}")
-
-
-@contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    """An exclusive lock on ``lock_path`` (POSIX ``flock``; a no-op where unavailable)."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: builds are still atomic, only not deduplicated
-        yield
-        return
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
