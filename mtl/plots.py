@@ -345,7 +345,7 @@ def per_class_bars(summary: pd.DataFrame, classes: Sequence[str] | None = None,
     classes : list of str, optional
         Classes to show; default every class with a value, in the paper's order.
     label : column name or function of a row, optional
-        Bar label; default "method sources→target (protocol)".
+        Bar label; default "method sources→target (<protocol> protocol)".
     paper : mapping ``label -> {class: value}``, optional
         The paper's values, drawn as black diamonds over the bars with the same label.
     """
@@ -365,7 +365,7 @@ def per_class_bars(summary: pd.DataFrame, classes: Sequence[str] | None = None,
         if isinstance(label, str):
             return str(row[label])
         arrow = f"{row['sources']}→" if row.get("sources") else ""
-        return f"{row['method']} {arrow}{row['target']} ({row['protocol']})"
+        return f"{row['method']} {arrow}{row['target']} ({row['protocol']} protocol)"
 
     fig, ax = _axes(ax, (max(6.0, 1.1 * len(classes) + 2.0), 4.0))
     n = len(summary)
@@ -383,7 +383,7 @@ def per_class_bars(summary: pd.DataFrame, classes: Sequence[str] | None = None,
             values = [paper[text].get(c, np.nan) for c in classes]
             ax.scatter(offset, values, marker="D", color="black", s=18, zorder=3)
     if paper:
-        ax.scatter([], [], marker="D", color="black", s=18, label="paper")
+        ax.scatter([], [], marker="D", color="black", s=18, label="the paper's value")
     ax.set_xticks(x, [ABBREVIATIONS.get(c, c) for c in classes])
     ax.set_ylabel("per-class accuracy (recall)")
     ax.set_ylim(0, 1.05)

@@ -430,17 +430,25 @@ def learning_curves_frame(records: pd.DataFrame | Iterable[dict[str, Any]]) -> p
                                        "generation", "best_fitness", "val_accuracy"])
 
 
-def pooled_confusion(records: pd.DataFrame | Iterable[dict[str, Any]], level: str = "segment"
-                     ) -> tuple[np.ndarray, list[str]]:
-    """Confusion counts summed over records (e.g. every fold of one row), and the class order.
+def pooled_confusion(records: pd.DataFrame | Iterable[dict[str, Any]], level: str = "segment", *,
+                     method: str | None = None, target: str | None = None,
+                     sources: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Confusion counts summed over records (e.g. every fold of one run), and the class order.
 
     ``level`` is ``"segment"``, ``"utterance_mean_prob"`` or ``"utterance_vote"``.
-    Every record must have the same classes. Plot with
-    :func:`mtl.plots.confusion_matrix_plot` (the paper's Figs. 7-8).
+    ``method``, ``target`` and ``sources`` (any order; ``()`` for scratch)
+    keep only the records of one run. Every record kept must have the same
+    classes. Plot with :func:`mtl.plots.confusion_matrix_plot` (the paper's Figs. 7-8).
     """
     items = records["record"].tolist() if isinstance(records, pd.DataFrame) else list(records)
-    if not items:
-        raise ConfigError("pooled_confusion: no records")
+    chosen = [r for r in items if (method is None or r.get("method") == method)
+              and (target is None or r.get("target") == target)
+              and (sources is None or sorted(r.get("sources", [])) == sorted(sources))]
+    if not chosen:
+        run = " ".join(str(v) for v in (method, f"{'+'.join(sorted(sources or ()))}->{target}" if target else None)
+                       if v)
+        raise ConfigError(f"pooled_confusion: no records{f' of {run}' if run else ''} among {len(items)}")
+    items = chosen
     if level not in ("segment", "utterance_mean_prob", "utterance_vote"):
         raise ConfigError(f"level must be 'segment', 'utterance_mean_prob' or 'utterance_vote', got {level!r}")
     total, classes = None, None

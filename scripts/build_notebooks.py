@@ -2,7 +2,7 @@
 
 The notebooks are narrative over library calls: every computation lives in
 :mod:`mtl`; a notebook states what the paper reports, checks its parameters
-through :func:`mtl.book.plan_notebook`, runs the experiment and shows tables and
+through :func:`mtl.chapters.plan_notebook`, runs the experiment and shows tables and
 figures. Edit the definitions here and rerun this script (outputs stay empty):
 
     .venv/bin/python scripts/build_notebooks.py           # write notebooks/
@@ -72,7 +72,7 @@ def plan_cell(experiment: str | None, names: tuple[str, ...]) -> nbformat.Notebo
     target = f'"{experiment}"' if experiment else "None"
     calls = ", ".join(f"{a}={a}" for a in arguments)
     call = _wrap(f"plan = plan_notebook({target}, {calls})")
-    text = (f"from mtl.book import plan_notebook\n\n"
+    text = (f"from mtl.chapters import plan_notebook\n\n"
             f"# Check the parameters (a bad one stops here, saying why); show the settings.\n"
             f"{call}\nplan")
     return code(text, VALIDATION_TAG)
@@ -105,7 +105,7 @@ def notebook(name: str, cells: list[nbformat.NotebookNode], paper: str = "",
     return name, nb
 
 
-IMPORTS = code("from mtl import plots, results\nfrom mtl.book import compare_with_paper\n\n%matplotlib inline")
+IMPORTS = code("from mtl import plots, results\nfrom mtl.chapters import compare_with_paper\n\n%matplotlib inline")
 PLOT_IMPORTS = code("from mtl import plots, results\n\n%matplotlib inline")
 
 DATA_NOTE = """
@@ -236,7 +236,7 @@ column of the first table says which is which.
         plan_cell(None, names),
         code("""
 from mtl import results
-from mtl.book import (class_distribution_figure, corpus_overview, corpus_tables,
+from mtl.chapters import (class_distribution_figure, corpus_overview, corpus_tables,
                       face_crop_examples, face_fallback_example, logmel_examples)
 
 %matplotlib inline
@@ -330,10 +330,10 @@ def experiment_notebook(name: str, experiment: str, title: str, intro: str, data
 
 def confusion_cells(method: str, caption: str) -> list[nbformat.NotebookNode]:
     return [code(f"""
-from mtl.book import pooled_confusion
+from mtl.results import pooled_confusion
 
 for sources, target in plan.pairs:
-    cm, labels = pooled_confusion(records, "{method}", target, sources)
+    cm, labels = pooled_confusion(records, method="{method}", target=target, sources=sources)
     title = f"{caption}: {{'+'.join(sources)}} → {{target}}"
     display(plots.confusion_matrix_plot(cm, labels, title=title))
 """)]
@@ -518,7 +518,7 @@ speaker-independent folds.
 records_dir = None  # folder of committed real-data records; None: results/real
 """, PARAMETERS_TAG, "remove-cell"),
         code("""
-from mtl.book import committed_real_records
+from mtl.chapters import committed_real_records
 
 # Committed records of runs on real recordings (nothing is computed here).
 real = committed_real_records(records_dir)

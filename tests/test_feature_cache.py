@@ -74,7 +74,8 @@ def test_build_extracts_good_files_and_reports_bad_ones(corpus, tmp_path, caplog
     assert reasons["nobody.avi"] == "no face detected in 1 frame"  # 4 frames, step 4: frame 0 only
     assert reasons["junk.avi"].startswith("cannot decode video")
     assert reasons["gone.wav"] == "file not found"
-    assert "skipped 4 of 10 files" in caplog.text
+    assert "skipped 4 of 10 files under " in caplog.text  # the common folder once, then relative names
+    assert "nobody.avi: no face detected in 1 frame" in caplog.text
     stored = pd.read_csv(features.folder / "skipped.csv")
     assert len(stored) == 4
 

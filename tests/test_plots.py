@@ -105,10 +105,10 @@ def test_record_pathways_feeds_draw_pathways():
 
 def test_per_class_bars_with_paper_values():
     summary = summarise(RECORDS)
-    fig = per_class_bars(summary, paper={"transfer enterface→savee (paper)": {"anger": 0.73}})
+    fig = per_class_bars(summary, paper={"transfer enterface→savee (paper protocol)": {"anger": 0.73}})
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["Ang", "Sur", "Dis", "Fea", "Hap", "Sad"]
     assert len(ax.patches) == 3 * 6
-    assert "paper" in ax.get_legend_handles_labels()[1]
+    assert "the paper's value" in ax.get_legend_handles_labels()[1]
     with pytest.raises(ConfigError, match="empty"):
         per_class_bars(summary.iloc[0:0])

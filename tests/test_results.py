@@ -180,6 +180,10 @@ def test_pooled_confusion_sums_folds():
         r["metrics"]["confusion"], r["metrics"]["classes"] = counts, ["anger", "fear"]
     total, classes = pooled_confusion([a, b])
     assert total.tolist() == [[3, 1], [1, 4]] and classes == ["anger", "fear"]
+    method, target = a["method"], a["target"]
+    assert pooled_confusion([a, b], method=method, target=target, sources=a["sources"][::-1])[0].sum() == 9
+    with pytest.raises(ConfigError, match=f"no records of finetune .*->{target} among 2"):
+        pooled_confusion([a, b], method="finetune", target=target, sources=a["sources"])
     b["metrics"]["classes"] = ["anger", "sadness"]
     with pytest.raises(ConfigError, match="different classes"):
         pooled_confusion([a, b])

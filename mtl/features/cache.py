@@ -345,10 +345,13 @@ def _complete(folder: Path) -> bool:
 def _report_skipped(skipped: list[tuple[str, str]], n_files: int, key: str) -> None:
     if not skipped:
         return
-    shown = "; ".join(f"{path}: {reason}" for path, reason in skipped[:5])
+    first = skipped[:5]
+    # Paths relative to their common folder, named once: the message stays readable where it is rendered (the book).
+    root = os.path.commonpath([os.path.dirname(path) for path, _ in first]) if len(first) > 1 else ""
+    shown = "; ".join(f"{os.path.relpath(path, root) if root else path}: {reason}" for path, reason in first)
     more = f"; ... ({len(skipped) - 5} more)" if len(skipped) > 5 else ""
-    log.warning("skipped %d of %d files: %s%s (the full list: FeatureSet.skipped, features/%s/skipped.csv)",
-                len(skipped), n_files, shown, more, key)
+    log.warning("skipped %d of %d files%s: %s%s (the full list: FeatureSet.skipped, features/%s/skipped.csv)",
+                len(skipped), n_files, f" under {root}" if root else "", shown, more, key)
 
 
 # ----------------------------------------------------------------------------

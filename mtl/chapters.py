@@ -1,0 +1,625 @@
+"""What the notebooks call, so that they stay narrative over library calls.
+
+* :func:`plan_notebook` -- the cell right after ``parameters``: checks every
+  parameter (unknown corpus or protocol, corpora without a shared class, a
+  missing data root stop the notebook there, saying why) and resolves them
+  into a :class:`NotebookPlan` whose display is the run's settings table and
+  whose :meth:`NotebookPlan.run` computes (or loads) the experiment's records;
+* :func:`compare_with_paper` -- the paper's numbers beside the reproduced ones;
+* :func:`committed_real_records` -- the real-data records committed under
+  ``results/real`` (or a plain statement that there are none);
+* :func:`corpus_tables`, :func:`corpus_overview`, :func:`class_distribution_figure`,
+  :func:`logmel_examples`, :func:`face_crop_examples`, :func:`face_fallback_example`
+  -- the data chapter.
+
+Building the book from the notebooks is :mod:`mtl.book`'s work; the ablation
+chapter's views are :class:`mtl.ablation.AblationPlan`'s.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from mtl.errors import ConfigError, MissingDataError
+from mtl.paths import project_root
+
+
+# ----------------------------------------------------------------------------
+# a notebook's parameters, checked and resolved (the cell after `parameters`)
+# ----------------------------------------------------------------------------
+_ARROW = re.compile(r"^\s*([A-Za-z0-9_+\s-]*?)\s*(?:->|→)\s*([A-Za-z0-9_-]+)\s*$")
+
+
+def parse_pair(text: str) -> tuple[tuple[str, ...], str]:
+    """``"enterface+savee->emodb"`` -> ``(("enterface", "savee"), "emodb")``; ``"savee"`` -> ``((), "savee")``."""
+    text = str(text).strip()
+    match = _ARROW.match(text)
+    if match:
+        sources = tuple(sorted(s.strip() for s in match.group(1).split("+") if s.strip()))
+        if not sources:
+            raise ConfigError(f"{text!r}: no source corpus before '->' (write e.g. 'enterface->savee')")
+        return sources, match.group(2)
+    if not re.fullmatch(r"[A-Za-z0-9_]+", text):
+        raise ConfigError(f"{text!r} is not a corpus or a 'source->target' pair (e.g. 'enterface+savee->emodb')")
+    return (), text
+
+
+def _pair_text(sources: Sequence[str], target: str) -> str:
+    return f"{'+'.join(sources)}->{target}" if sources else target
+
+
+@dataclass
+class NotebookPlan:
+    """A notebook's parameters after checking: the configuration, the data and (for experiments) the cells.
+
+    Built by :func:`plan_notebook`; displayed in a notebook, it shows the
+    settings of the run as a small table. :meth:`run` computes (or loads from
+    the record cache) every cell and returns the records.
+    """
+
+    experiment: str | None
+    paper_ref: str
+    profile: str
+    config: Any
+    seeds: tuple[int, ...]
+    protocols: tuple[str, ...]
+    modality: str | None
+    corpora: tuple[str, ...]
+    pairs: tuple[tuple[tuple[str, ...], str], ...]
+    data: str
+    data_root: Path
+    data_kinds: dict[str, str]
+    cells: list[Any]
+
+    def settings(self) -> "Any":
+        """The run's settings as a two-column DataFrame (what, value)."""
+        import pandas as pd
+
+        from mtl.config import PAPER
+
+        config = self.config
+        rows: list[tuple[str, str]] = []
+        if self.experiment:
+            rows.append(("experiment", f"{self.experiment} ({self.paper_ref})"))
+        rows.append(("profile", self.profile))
+        if self.pairs:
+            methods = sorted({c.method for c in self.cells}) if self.cells else []
+            rows.append(("runs", "; ".join(_pair_text(s, t) for s, t in self.pairs)
+                         + (f" — methods: {', '.join(methods)}" if methods else "")))
+        if self.modality:
+            rows.append(("modality", self.modality))
+        if self.data_kinds:
+            rows.append(("data", "; ".join(f"{c}: {k}" for c, k in self.data_kinds.items())))
+        shown = _shown_path(self.data_root)
+        where = f"{shown}/ in the project" if not Path(shown).is_absolute() else shown
+        rows.append(("data root", where + ("" if self.data_root.is_dir() else " (absent)")))
+        classes = sorted({", ".join(c.classes) for c in self.cells})
+        if classes:
+            rows.append(("classes", " | ".join(classes)))
+        if self.experiment:
+            rows.append(("protocol", ", ".join(self.protocols)))
+            folds_run = sorted({c.fold for c in self.cells})
+            rows.append(("folds", f"{config.folds}-fold; folds run: {', '.join(map(str, folds_run)) or '-'}"))
+        rows.append(("seeds", ", ".join(map(str, self.seeds))))
+        for label, name in (("S (population)", "population"), ("G (generations)", "generations"),
+                            ("T (SGD steps per pathway)", "steps_per_pathway"), ("lr", "lr"),
+                            ("batch", "batch_size")):
+            value, paper = getattr(config, name), getattr(PAPER, name)
+            if name == "steps_per_pathway":
+                value = value if value is not None else f"one pass over the training set ({config.training_budget})"
+                paper = "one pass over the training set (one_pass)"
+            rows.append((label, f"{value}" + ("" if value == paper else f" (paper: {paper})")))
+        shown = {"population", "generations", "steps_per_pathway", "lr", "batch_size", "protocol", "folds", "seed"}
+        other = {k: v for k, v in config.differences_from_paper().items() if k not in shown}
+        if other:
+            rows.append(("other differences from the paper",
+                         "; ".join(f"{k}={mine!r} (paper {paper!r})" for k, (paper, mine) in other.items())))
+        if self.cells:
+            rows.append(("cells", f"{len(self.cells)} (method x run x protocol x seed x fold)"))
+        return pd.DataFrame(rows, columns=["setting", "value"])
+
+    def _repr_html_(self) -> str:
+        return self.settings().to_html(index=False, border=0, classes="mtl-settings")
+
+    def __repr__(self) -> str:
+        return self.settings().to_string(index=False)
+
+    def run(self, progress: bool = False) -> list[dict[str, Any]]:
+        """Compute every cell (or load its stored record) and return the records, in cell order."""
+        from mtl.experiments import run_cell
+
+        return [run_cell(cell, progress=progress) for cell in self.cells]
+
+
+def plan_notebook(experiment: str | None = None, *, data_root: str | Path | None = None,
+                  corpora: Sequence[str] | str | None = None, modality: str | None = None,
+                  classes: Sequence[str] | str | None = None, data: str | None = None,
+                  profile: str = "default", seeds: Sequence[int] | int | None = None, folds: int | None = None,
+                  protocol: str | Sequence[str] | None = None, S: int | None = None, G: int | None = None,
+                  T: int | None = None, lr: float | None = None, batch: int | None = None) -> NotebookPlan:
+    """Check a notebook's parameters and resolve them into a :class:`NotebookPlan`.
+
+    Every parameter may be ``None``, meaning the profile's (or the experiment's)
+    default. Errors are :class:`~mtl.errors.ConfigError`,
+    :class:`~mtl.corpora.labels.LabelError` or
+    :class:`~mtl.errors.MissingDataError`, each naming the parameter.
+
+    Parameters
+    ----------
+    experiment:
+        An id of :data:`mtl.experiments.EXPERIMENTS`, or None for notebooks that
+        run no experiment (then ``corpora`` are plain corpus names).
+    data_root:
+        Folder holding the real corpora (``emodb/``, ``ravdess-speech-16k/`` ...);
+        it must exist. It becomes ``MTL_DATA_ROOT`` for this process. None: the
+        environment's, else ``<project>/data``.
+    corpora:
+        For an experiment, the ``"source[+source]->target"`` runs to do
+        (``["enterface->savee"]``; default: the experiment's own). A pair the
+        experiment does not have runs its methods as a custom experiment
+        ``<experiment>-custom``. Otherwise, corpus names.
+    modality:
+        ``"audio"`` or ``"video"``; default the experiment's.
+    classes:
+        ``"shared"``, ``"target"`` or a list of emotion names; default the experiment's rule.
+    data:
+        ``"auto"`` (real corpus when present under the data root, else
+        synthetic), ``"real"`` or ``"synthetic"``; default the experiment's.
+    profile:
+        ``smoke``, ``default`` or ``paper``.
+    seeds, folds, protocol:
+        Seeds (an int or a list), k of k-fold, protocol(s) (``paper``,
+        ``utterance``, ``speaker``).
+    S, G, T, lr, batch:
+        Population, generations, SGD steps per pathway (None: one pass over
+        the training set), learning rate, mini-batch size.
+    """
+    from mtl import experiments as ex
+    from mtl.config import get_profile
+
+    if data_root is not None:
+        root = Path(data_root).expanduser().resolve()
+        if not root.is_dir():
+            raise MissingDataError(f"data_root {str(data_root)!r} does not exist (resolved to {root}); give the "
+                                   "folder that holds the real corpora (emodb/, ravdess-speech-16k/, ...), or "
+                                   "None for the default")
+        os.environ["MTL_DATA_ROOT"] = str(root)
+    from mtl.paths import data_root as current_data_root
+
+    overrides = {name: value for name, value in (("population", S), ("generations", G), ("steps_per_pathway", T),
+                                                 ("lr", lr), ("batch_size", batch), ("folds", folds))
+                 if value is not None}
+    config = get_profile(profile, **overrides)
+    if seeds is None:
+        seeds = tuple(getattr(config, "seeds", None) or (config.seed,))
+    seeds = (seeds,) if isinstance(seeds, int) else tuple(seeds)
+    if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        raise ConfigError(f"seeds must be one non-negative integer or a list of them, got {seeds!r}")
+    if protocol is not None:
+        protocols = (protocol,) if isinstance(protocol, str) else tuple(protocol)
+        for name in protocols:
+            ex._check_choice(name, ex.PROTOCOLS, "protocol")
+    else:
+        protocols = ()
+    if modality is not None:
+        ex._check_choice(modality, ex.MODALITIES, "modality")
+    if data is not None:
+        ex._check_choice(data, ex.DATA_MODES, "data mode")
+    names = [corpora] if isinstance(corpora, str) else list(corpora or [])
+
+    if experiment is None:
+        for name in names:
+            ex._check_corpus(name, modality)
+        if corpora is None:  # every corpus that exists here (real-only corpora need the data root)
+            names = [n for n, info in ex.CORPORA.items() if info.synthetic or
+                     (data != "synthetic" and (current_data_root() / info.folder).is_dir())]
+            names = [n for n in names if modality is None or modality in ex.CORPORA[n].modalities]
+        kinds = {name: ex.resolve_data_kind(name, data or "auto") for name in names}
+        return NotebookPlan(None, "", profile, config, seeds, protocols or (config.protocol,), modality,
+                            tuple(names), (), data or "auto", current_data_root(), kinds, [])
+
+    if experiment not in ex.EXPERIMENTS:
+        raise ConfigError(f"unknown experiment {experiment!r}; choose one of {', '.join(ex.EXPERIMENTS)}")
+    entry = ex.EXPERIMENTS[experiment]
+    modality = modality or entry.modality
+    data = data or entry.data
+    protocols = protocols or entry.protocols
+    registry_pairs = list(dict.fromkeys((tuple(sorted(r.sources)), r.target) for r in entry.runs if r.sources))
+    pairs = [parse_pair(n) for n in names] if names else registry_pairs
+    methods = list(dict.fromkeys(r.method for r in entry.runs))
+    cells: list[Any] = []
+    common = dict(modality=modality, config=config, protocols=protocols, seeds=seeds, data=data)
+    for sources, target in pairs:
+        for corpus in (*sources, target):
+            ex._check_corpus(corpus, modality)
+        if (sources, target) in registry_pairs or (not sources and any(r.target == target for r in entry.runs)):
+            for method in methods:
+                wanted = () if method == "scratch" else sources
+                if any(r.method == method and r.target == target and tuple(sorted(r.sources)) == wanted
+                       for r in entry.runs):
+                    cells += ex.experiment_cells(experiment, method=method, target=target, sources=wanted,
+                                                 classes=classes, **common)
+            continue
+        if not sources:
+            raise ConfigError(f"{experiment} has no run with target {target!r}; give a 'source->target' pair")
+        rule = classes if classes is not None else "shared"
+        target_classes, _ = ex.resolve_classes(target, sources, rule)
+        for method in methods:
+            cells += ex.experiment_cells(f"{experiment}-custom", method=method, target=target,
+                                         sources=() if method == "scratch" else sources,
+                                         classes=list(target_classes), folds=entry.folds, **common)
+    kinds = {corpus: kind for cell in cells for corpus, kind in cell.data}
+    return NotebookPlan(experiment, entry.paper_ref, profile, config, seeds, tuple(protocols), modality,
+                        tuple(_pair_text(s, t) for s, t in pairs), tuple(pairs), data, current_data_root(), kinds,
+                        cells)
+
+
+# ----------------------------------------------------------------------------
+# records of runs on real recordings, committed to the repository
+# ----------------------------------------------------------------------------
+@dataclass
+class RealRecords:
+    """The committed records of runs on real recordings, for the chapter that shows them.
+
+    Displayed in a notebook it says what is there, or plainly that nothing is
+    committed yet (and how to commit some); it never invents a number.
+    """
+
+    folder: Path
+    frame: Any
+
+    @property
+    def empty(self) -> bool:
+        return self.frame is None or self.frame.empty
+
+    def _repr_markdown_(self) -> str:
+        if self.empty:
+            return (f"**No real-data records are committed yet** (looked in `{_shown_path(self.folder)}`), so "
+                    "this chapter shows no numbers. To add some, run the `real_recordings` experiment with "
+                    "`MTL_DATA_ROOT` pointing at the real corpora, e.g. "
+                    "`mtl.experiments.run_experiment(\"real_recordings\", config=mtl.get_profile(\"paper\"))`, "
+                    "then copy `results/runs/real_recordings/` to `results/real/` and commit it.")
+        from mtl.results import to_markdown
+
+        frame = self.frame
+        groups = (frame.groupby(["experiment", "method", "sources", "target", "protocol", "data_kind"], dropna=False)
+                  .agg(records=("cell_key", "size"), seeds=("seed", lambda s: ", ".join(map(str, sorted(set(s))))),
+                       profile=("profile", "first"))
+                  .reset_index())
+        copies = "\n".join(f"* {copy}" for copy in sorted(frame["corpus_copy"].dropna().unique()))
+        return (f"**{len(frame)} committed record(s)** of runs on real recordings, from "
+                f"`{_shown_path(self.folder)}`:\n\n{to_markdown(groups)}\n\nTarget data:\n\n{copies}\n")
+
+    def comparison(self, table: str = "table4") -> Any:
+        """The paper's numbers beside these records' (mean ± sd), or a note that there are none."""
+        from IPython.display import Markdown
+
+        from mtl.results import paper_comparison, summarise
+
+        if self.empty:
+            return Markdown(f"*Nothing to compare with the paper's {table.replace('table', 'Table ')}: "
+                            "no real-data records are committed yet.*")
+        comparison = paper_comparison(summarise(self.frame), table)
+        return Comparison(comparison[comparison["Data"] != "—"].reset_index(drop=True), table)
+
+    def learning_curves(self) -> Any:
+        """Held-out accuracy against generation (a figure), or None when there are no records."""
+        if self.empty:
+            from IPython.display import Markdown, display
+
+            display(Markdown("*No learning curves: no real-data records are committed yet.*"))
+            return None
+        from mtl.plots import learning_curves
+
+        return learning_curves(self.frame, by=lambda record: f"{record['method']} ({record['protocol']} protocol)",
+                               title="Real recordings: held-out accuracy of the best pathway")
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the project when inside it (no machine-specific prefix in the book)."""
+    try:
+        return Path(path).resolve().relative_to(project_root()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def committed_real_records(records_dir: str | Path | None = None,
+                           experiments: Sequence[str] | None = None) -> RealRecords:
+    """Records of runs on real recordings (data ``real`` or ``mixed``) under ``records_dir``.
+
+    Default ``<project>/results/real``, where runs on the real corpora are
+    committed. A given ``records_dir`` must exist. ``experiments`` keeps the
+    records of those experiments only; None: the paper's experiments
+    (:data:`mtl.experiments.EXPERIMENTS`) -- the ablation's records have a
+    chapter of their own.
+    """
+    from mtl.experiments import EXPERIMENTS
+    from mtl.results import load_records
+
+    if records_dir is not None:
+        folder = Path(records_dir).expanduser().resolve()
+        if not folder.is_dir():
+            raise MissingDataError(f"records_dir {str(records_dir)!r} does not exist (resolved to {folder})")
+    else:
+        folder = project_root() / "results" / "real"
+    frame = load_records(folder) if folder.is_dir() else None
+    if frame is not None and not frame.empty:
+        wanted = list(EXPERIMENTS) if experiments is None else list(experiments)
+        frame = frame[frame["data_kind"].isin(["real", "mixed"]) & frame["experiment"].isin(wanted)]
+        frame = frame.reset_index(drop=True)
+    return RealRecords(folder, frame)
+
+
+# ----------------------------------------------------------------------------
+# small views of records for the chapters
+# ----------------------------------------------------------------------------
+_LEFT_CAPTION = {"selector": "caption", "props": "caption-side: top; text-align: left; font-weight: bold;"}
+
+
+class Comparison:
+    """The paper's numbers beside the reproduced ones, shown as two tables.
+
+    *Accuracy*: for every model of the paper's table, the overall and
+    per-class accuracy as printed in the paper and as reproduced (mean ± sd
+    over folds and seeds), and the difference in overall accuracy.
+    *Provenance*: for the same rows, the data (real or synthetic, which copy),
+    the protocol, the profile, the seeds and the folds behind each number.
+    """
+
+    def __init__(self, frame: Any, table: str):
+        self.frame = frame
+        self.table = table
+
+    def accuracy(self) -> Any:
+        """Model, run, then (paper, ours) for overall and every class of the paper's table."""
+        import pandas as pd
+
+        frame = self.frame
+        columns: list[tuple[str, str]] = [("", "Model"), ("", "Run")]
+        data: dict[tuple[str, str], Any] = {("", "Model"): frame["Model"], ("", "Run"): _runs(frame)}
+        groups = [c[: -len(" (paper)")] for c in frame.columns if str(c).endswith(" (paper)")]
+        for group in groups:
+            for side in ("paper", "ours"):
+                columns.append((group, side))
+                data[(group, side)] = frame[f"{group} ({side})"]
+            if group == "Overall":
+                columns.append((group, "Δ"))
+                data[(group, "Δ")] = frame["Δ overall"]
+        out = pd.DataFrame({c: data[c] for c in columns})
+        out.columns = pd.MultiIndex.from_tuples(columns)
+        return out
+
+    def provenance(self) -> Any:
+        """Model, run, data, corpus copy, protocol, profile, seeds, folds, note."""
+        frame = self.frame.copy()
+        frame.insert(1, "Run", _runs(frame))
+        keep = ["Model", "Run", "Data", "Corpus copy", "Protocol", "Profile", "Seeds", "Folds", "Note"]
+        return frame[[c for c in keep if c in frame.columns]]
+
+    def _repr_html_(self) -> str:
+        from mtl.results import style_table
+
+        name = self.table.replace("table", "Table ")
+        # Numbers stay on one line (a wide table scrolls); long provenance texts get room to wrap.
+        accuracy = (style_table(self.accuracy())
+                    .set_caption(f"{name}: accuracy, the paper's and ours (mean ± sd)")
+                    .set_table_styles([{"selector": "td, th", "props": "white-space: nowrap; padding: 0 0.6em;"},
+                                       {"selector": ".col0, .col1", "props": "white-space: normal; min-width: 9em;"},
+                                       _LEFT_CAPTION]))
+        provenance = self.provenance()
+        wide = {column: "min-width: 22em;" for column in ("Corpus copy", "Note") if column in provenance.columns}
+        provenance = (style_table(provenance)
+                      .set_caption(f"{name}: what each reproduced number ran on")
+                      .set_table_styles([_LEFT_CAPTION])
+                      .set_table_styles({column: [{"selector": "", "props": props}] for column, props in wide.items()},
+                                        overwrite=False))
+        return accuracy.to_html() + "\n" + provenance.to_html()
+
+
+def _runs(frame: Any) -> list[str]:
+    """``"transfer ravdess → emodb (speaker)"``: method, corpora and protocol of each row."""
+    return [f"{m} {s + ' → ' if s not in ('', '—') else ''}{t}" + (f" ({p})" if p not in ("", "—") else "")
+            for m, s, t, p in zip(frame["Method"], frame["Sources"], frame["Target"], frame["Protocol"])]
+
+
+def compare_with_paper(summary: Any, table: str, digits: int = 2) -> Comparison:
+    """:func:`mtl.results.paper_comparison` of ``summary`` for ``table``, displayed as two tables."""
+    from mtl.results import paper_comparison
+
+    return Comparison(paper_comparison(summary, table, digits=digits), table)
+
+
+# ----------------------------------------------------------------------------
+# the data chapter: corpora, class distributions, log-Mel images
+# ----------------------------------------------------------------------------
+def corpus_tables(plan: NotebookPlan) -> dict[tuple[str, str], Any]:
+    """The table of every (corpus, modality) of ``plan.corpora``: the real copy or the synthetic one.
+
+    Synthetic corpora are generated on first use (cached under ``MTL_CACHE_DIR``).
+    """
+    from mtl import experiments as ex
+    from mtl.corpora import load_corpus
+
+    tables = {}
+    for name in plan.corpora:
+        kind = plan.data_kinds[name]
+        root = ex.corpus_root(name, kind, plan.config)
+        for modality in ex.CORPORA[name].modalities:
+            if plan.modality in (None, modality):
+                table = load_corpus(name, root=root, modality=modality)
+                table.attrs["kind"] = kind
+                tables[(name, modality)] = table
+    return tables
+
+
+def corpus_overview(tables: Mapping[tuple[str, str], Any]) -> Any:
+    """One row per (corpus, modality): copy, files, speakers, classes, files skipped."""
+    import pandas as pd
+
+    from mtl.experiments import CORPORA
+
+    rows = []
+    for (name, modality), table in tables.items():
+        rows.append({"corpus": CORPORA[name].title, "modality": modality, "copy": table.attrs.get("kind", "?"),
+                     "files": len(table), "speakers": table["speaker"].nunique(),
+                     "classes": ", ".join(sorted(table["emotion"].unique())),
+                     "skipped": len(table.attrs.get("skipped", []))})
+    return pd.DataFrame(rows)
+
+
+def class_distribution_figure(tables: Mapping[tuple[str, str], Any]) -> Any:
+    """Files per emotion of each corpus (one panel per corpus and modality), in the paper's class order."""
+    from matplotlib.figure import Figure
+
+    from mtl.corpora.labels import paper_order
+    from mtl.experiments import CORPORA
+
+    n = len(tables)
+    columns = min(n, 3)
+    rows = -(-n // columns)
+    fig = Figure(figsize=(3.3 * columns, 2.9 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, ((name, modality), table) in zip(axes.flat, tables.items()):
+        counts = table["emotion"].value_counts()
+        order = paper_order(counts.index)
+        ax.barh(range(len(order)), [counts[c] for c in order], color="tab:blue")
+        ax.set_yticks(range(len(order)), order)
+        ax.invert_yaxis()
+        ax.set_xlabel("files")
+        ax.set_title(f"{CORPORA[name].title}, {modality}\n({table.attrs.get('kind', '?')})", fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle("Recordings per emotion")
+    return fig
+
+
+def logmel_examples(tables: Mapping[tuple[str, str], Any], config: Any, corpus: str = "emodb",
+                    emotions: Sequence[str] = ("anger", "sadness", "neutral"), seed: int = 0) -> Any:
+    """The 3-channel log-Mel image (static, delta, delta-delta) of one segment per emotion of ``corpus``.
+
+    One utterance per emotion is drawn at random (``seed``) from the corpus's
+    audio table; its middle segment is shown. Rows are emotions, columns
+    channels; the title says whether the recordings are real or synthetic.
+    """
+    from matplotlib.figure import Figure
+    import numpy as np
+
+    from mtl.experiments import CORPORA
+    from mtl.features.audio import utterance_segments
+
+    if (corpus, "audio") not in tables:
+        raise ConfigError(f"{corpus} (audio) is not among this run's corpora: "
+                          f"{', '.join(f'{n} ({m})' for n, m in tables)}")
+    table = tables[(corpus, "audio")]
+    kind = table.attrs.get("kind", "?")
+    rng = np.random.default_rng(seed)
+    emotions = [e for e in emotions if (table["emotion"] == e).any()]
+    if not emotions:
+        raise ConfigError("none of the requested emotions is in the table")
+    fig = Figure(figsize=(8.4, 2.5 * len(emotions)), layout="constrained")
+    axes = fig.subplots(len(emotions), 3, squeeze=False)
+    for row, emotion in zip(axes, emotions):
+        candidates = table[table["emotion"] == emotion]
+        path = candidates["path"].iloc[int(rng.integers(len(candidates)))]
+        segments = utterance_segments(path, config)
+        image = segments[len(segments) // 2]
+        for ax, channel, name in zip(row, range(3), ("static (dB)", "delta", "delta-delta")):
+            shown = ax.imshow(image[..., channel], origin="lower", aspect="auto",
+                              cmap="magma" if channel == 0 else "coolwarm")
+            fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
+            ax.set_title(f"{emotion}: {name}", fontsize=9)
+            ax.set_xlabel("frame (10 ms)")
+            ax.set_ylabel("Mel band")
+        row[0].text(0.0, -0.38, Path(path).name, transform=row[0].transAxes, fontsize=7, color="0.4")
+    what = ("real recordings" if kind == "real" else
+            "synthetic speech: the real corpus is not under the data root")
+    fig.suptitle(f"{CORPORA[corpus].title} ({what}): the middle 655 ms segment of one utterance per emotion")
+    return fig
+
+
+def face_crop_examples(tables: Mapping[tuple[str, str], Any], config: Any, seed: int = 0) -> Any:
+    """One 64 x 64 face crop per emotion (the last kept frame of a random clip) for every video corpus.
+
+    Rows are corpora, columns emotions in the paper's order; crops come from
+    :func:`mtl.features.faces.clip_face_crops` exactly as the experiments see them.
+    """
+    from matplotlib.figure import Figure
+    import numpy as np
+
+    from mtl.corpora.labels import paper_order
+    from mtl.experiments import CORPORA
+    from mtl.features.faces import clip_face_crops
+
+    videos = {name: table for (name, modality), table in tables.items() if modality == "video"}
+    if not videos:
+        raise ConfigError("no video corpus among the tables (eNTERFACE and SAVEE have video)")
+    emotions = paper_order({e for table in videos.values() for e in table["emotion"].unique()})
+    rng = np.random.default_rng(seed)
+    fig = Figure(figsize=(1.45 * len(emotions) + 0.6, 1.75 * len(videos)), layout="constrained")
+    axes = fig.subplots(len(videos), len(emotions), squeeze=False)
+    for r, (row, (name, table)) in enumerate(zip(axes, videos.items())):
+        for ax, emotion in zip(row, emotions):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            clips = table[table["emotion"] == emotion]
+            if clips.empty:
+                ax.set_facecolor("0.93")
+            else:
+                crops, _, _ = clip_face_crops(clips["path"].iloc[int(rng.integers(len(clips)))], config)
+                ax.imshow(crops[-1])
+            if r == 0:
+                ax.set_title(emotion, fontsize=9)
+        row[0].set_ylabel(f"{CORPORA[name].title}\n({table.attrs.get('kind', '?')})", fontsize=9)
+    fig.suptitle("Face crops (64 × 64) per emotion, at the apex of a clip")
+    return fig
+
+
+def face_fallback_example(config: Any, seed: int = 0, n_frames: int = 10,
+                          featureless: Sequence[int] = (0, 1, 5, 6)) -> tuple[Any, Any]:
+    """The detector's fallback (§3.1) on a synthetic clip whose ``featureless`` frames show no face.
+
+    A synthetic person moves towards a happy expression over ``n_frames``
+    frames; the frames listed in ``featureless`` are replaced by the same head
+    drawn without eyes, brows, nose or mouth, which the detector (almost
+    always) rejects. :func:`mtl.features.faces.face_track` then backfills the
+    frames before the first detection from it and carries the last box
+    forward over later misses. Returns the figure (frames with their boxes,
+    and the crops) and the per-frame table.
+    """
+    from matplotlib.figure import Figure
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    from mtl.features.faces import face_track, score_threshold
+    from mtl.synthetic.faces import random_identity, render_blank_face, render_clip
+
+    rng = np.random.default_rng(seed)
+    identity = random_identity(rng)
+    frames, _, _ = render_clip(identity, "happiness", n_frames, rng)
+    for index in featureless:
+        if 0 <= index < n_frames:
+            frames[index] = render_blank_face(identity, rng, size=frames.shape[1:3])
+    crops, info = face_track(frames, size=config.face_size, min_score=score_threshold(config))
+    colours = {"detected": "tab:green", "carried": "tab:orange", "backfilled": "tab:purple"}
+    fig = Figure(figsize=(1.35 * n_frames, 3.1), layout="constrained")
+    axes = fig.subplots(2, n_frames, squeeze=False)
+    for k, row in info.iterrows():
+        top, bottom = axes[0, k], axes[1, k]
+        top.imshow(frames[k])
+        colour = colours[row["status"]]
+        top.add_patch(Rectangle((row["x"], row["y"]), row["width"], row["height"], fill=False, edgecolor=colour,
+                                linewidth=1.6, linestyle="-" if row["status"] == "detected" else "--"))
+        top.set_title(f"frame {row['frame']}\n{row['status']}", fontsize=8, color=colour)
+        bottom.imshow(crops[k])
+        for ax in (top, bottom):
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("frame + box", fontsize=8)
+    axes[1, 0].set_ylabel("crop", fontsize=8)
+    fig.suptitle("Face detection with the paper's fallback: frames without a face reuse the last detected box")
+    return fig, info

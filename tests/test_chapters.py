@@ -1,0 +1,36 @@
+"""What the notebooks call (mtl.chapters): parameter checks and views of committed records."""
+
+from __future__ import annotations
+
+import pytest
+
+from mtl.chapters import committed_real_records, parse_pair, plan_notebook
+from mtl.errors import ConfigError, MissingDataError
+from mtl.io import write_json
+
+from test_results import make_record
+
+
+def test_parse_pair_reads_sources_and_target():
+    assert parse_pair("savee+enterface -> emodb") == (("enterface", "savee"), "emodb")
+    assert parse_pair("savee") == ((), "savee")
+    with pytest.raises(ConfigError, match="no source corpus"):
+        parse_pair("->emodb")
+    with pytest.raises(ConfigError, match="not a corpus"):
+        parse_pair("emo db!")
+
+
+def test_plan_notebook_stops_on_a_missing_data_root_naming_it(tmp_path):
+    with pytest.raises(MissingDataError, match="data_root '.*nowhere' does not exist"):
+        plan_notebook("table4_speech_baselines", data_root=tmp_path / "nowhere")
+
+
+def test_committed_real_records_keep_the_paper_experiments_on_real_data(tmp_path):
+    for experiment, kind, key in (("real_recordings", "real", "a"), ("ablation", "real", "b"),
+                                  ("real_recordings", "synthetic", "c")):
+        write_json(tmp_path / experiment / f"{key}.json", make_record(experiment=experiment, kind=kind, key=key))
+    real = committed_real_records(tmp_path)
+    assert real.frame["cell_key"].tolist() == ["a"]
+    assert committed_real_records(tmp_path, experiments=["ablation"]).frame["cell_key"].tolist() == ["b"]
+    with pytest.raises(MissingDataError, match="records_dir .* does not exist"):
+        committed_real_records(tmp_path / "none")
