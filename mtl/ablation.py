@@ -1503,7 +1503,8 @@ class AblationPlan:
         frames = [frame for frame in (load_ablation_records(), anchor_records()) if not frame.empty]
         return pd.concat(frames, ignore_index=True) if frames else load_ablation_records()
 
-    def table(self, decisions: Sequence[str] | None = ("segment", "utterance (mean prob.)")) -> Any:
+    def table(self, decisions: Sequence[str] | None = ("segment", "utterance (mean prob.)", "utterance (vote)")
+              ) -> Any:
         """:func:`ablation_table` of every record found, styled; or a plain note when there is none."""
         from IPython.display import Markdown
 

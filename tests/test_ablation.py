@@ -19,7 +19,7 @@ from mtl.corpora.labels import CLASS_SETS
 from mtl.errors import ConfigError
 from mtl.experiments import make_cell
 from mtl.io import write_json
-from mtl.paths import results_dir
+from mtl.paths import project_root, results_dir
 
 
 @pytest.fixture(autouse=True)
@@ -299,3 +299,30 @@ def test_nested_selection_chooses_on_inner_folds_and_scores_the_outer_fold_once(
     assert set(inner_records["experiment"]) == {"ablation-nested"}
     again = ab.run_cells(inner)
     assert set(again["status"]) == {"skipped"}
+
+
+# ---------------------------------------------------------------------------
+# the committed records: what the chapter says they are
+# ---------------------------------------------------------------------------
+COMMITTED = project_root() / "results" / "real"
+
+
+@pytest.mark.skipif(not (COMMITTED / ab.ABLATION).is_dir(), reason="no ablation records are committed")
+def test_committed_ablation_records_are_the_declared_grid_on_real_emodb():
+    from mtl.results import load_records
+
+    records = ab._with_factors(load_records(COMMITTED / ab.ABLATION))
+    assert set(records["data_kind"]) == {"real"} and set(records["target"]) == {"emodb"}
+    assert set(records["classes"]) == {",".join(CLASS_SETS["emodb"])} and set(records["seed"]) == {0}
+    settings = records.groupby(["protocol", "module_type", "training_budget", "method"])["fold"].nunique()
+    assert len(settings) == 3 * 2 * 2 * 2 and set(settings) == {5}
+    paper = get_profile("paper").to_dict()
+    for record in records["record"]:
+        config, budget = record["config"], record["config"]["training_budget"]
+        assert config["generations"] == {"one_pass": 50, "literal_epochs": 2}[budget]
+        changed = {k for k, v in config.items() if k in paper and v != paper[k]}
+        assert changed <= {"generations", "module_type", "training_budget", "protocol"}, changed
+        assert record["code"]["dirty"] is False, "computed by committed code"
+        if record["method"] == "transfer":
+            source = record["source"]["config_differences"]
+            assert source.get("training_budget", "one_pass") == "one_pass" and source["generations"] == 50
