@@ -719,9 +719,11 @@ def ablation_table(records: pd.DataFrame, decisions: Sequence[str] | None = ("se
     table = pd.DataFrame(rows)
     varying = [c for c in ("generations", "profile", "data_kind", "content_hash", "base_id")
                if table[c].nunique(dropna=False) > 1]
-    order = {name: i for i, name in enumerate(PROTOCOLS)}
-    table = table.sort_values(["protocol", "module_type", "training_budget"],
-                              key=lambda s: s.map(order) if s.name == "protocol" else s, kind="stable")
+    # The factors' own level order (the paper's level first), then G: anchors at another G follow their setting.
+    order = {"protocol": PROTOCOLS, "module_type": MODULE_TYPES, "training_budget": TRAINING_BUDGETS}
+    table = table.sort_values(["protocol", "module_type", "training_budget", "generations"], kind="stable",
+                              key=lambda s: s.map({v: i for i, v in enumerate(order[s.name])}) if s.name in order
+                              else pd.to_numeric(s, errors="coerce"))
     keep = ["protocol", "module_type", "training_budget", *varying, "decision", baseline, treatment,
             f"{baseline}_mean", f"{baseline}_sd", f"{baseline}_n", f"{treatment}_mean", f"{treatment}_sd",
             f"{treatment}_n", "n_pairs", "difference", "t_p", "wilcoxon_p"]
