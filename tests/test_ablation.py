@@ -254,6 +254,13 @@ def test_summary_says_plainly_whether_the_paper_is_reached():
                             "chosen": "module_type=conv", "uar": u} for f, u in enumerate([0.30, 0.40])])
     text = ab.ablation_summary(ab.load_ablation_records(), nested).text
     assert "speaker-independent unweighted average recall" in text and "0.35 ± 0.07" in text
+    paper_nested = pd.DataFrame([{"seed": 0, "fold": f, "protocol": "paper", "metric": "accuracy",
+                                  "status": "scored", "chosen": "module_type=conv", "accuracy": a,
+                                  "utt_accuracy_mean_prob": a + 0.02} for f, a in enumerate([0.50, 0.60])])
+    summary = ab.ablation_summary(ab.load_ablation_records(), nested, paper_nested=paper_nested)
+    assert summary.nested_accuracy["mean"] == pytest.approx(0.55)
+    assert "Under the paper's own protocol, with the setting chosen on inner validation folds" in summary.text
+    assert "0.55 ± 0.07" in summary.text and "stays below the paper's 0.89" in summary.text
 
 
 # ---------------------------------------------------------------------------
