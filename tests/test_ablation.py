@@ -27,6 +27,8 @@ def _own_results(tmp_path, monkeypatch):
     """Fresh records per test; the feature cache stays shared (the tiny synthetic EMO-DB is built once)."""
     monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path / "results"))
     monkeypatch.setenv("MTL_DATA_ROOT", str(tmp_path / "no-real-data"))
+    # records committed to the checkout's results/real must not enter the hand-made tables
+    monkeypatch.setattr("mtl.results.project_root", lambda: tmp_path / "checkout")
 
 
 # ---------------------------------------------------------------------------
