@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtl.config import PROTOCOLS, TRAINING_BUDGETS, MODULE_TYPES, Config, get_profile
+from mtl.config import PROTOCOLS, TRAINING_BUDGETS, MODULE_TYPES, Config, differences_from_defaults, get_profile
 from mtl.errors import ConfigError
 from mtl.io import file_lock, read_json, stable_hash, write_json
 from mtl.paths import cache_dir, results_dir
@@ -518,14 +518,12 @@ def _with_factors(frame: pd.DataFrame) -> pd.DataFrame:
     """
     if frame.empty:
         return frame.assign(module_type=[], training_budget=[], inner_fold=[], base_id=[])
-    defaults = get_profile("paper").to_dict()
     configs = frame["record"].map(lambda r: r.get("config", {}))
     return frame.assign(
         module_type=configs.map(lambda c: c.get("module_type", "linear")),
         training_budget=configs.map(lambda c: c.get("training_budget", "one_pass")),
         inner_fold=frame["record"].map(lambda r: r.get("inner_fold")),
-        base_id=configs.map(lambda c: stable_hash({k: v for k, v in c.items() if k not in _SETTING_FIELDS
-                                                   and (k not in defaults or v != defaults[k])}, length=8)))
+        base_id=configs.map(lambda c: stable_hash(differences_from_defaults(c, _SETTING_FIELDS), length=8)))
 
 
 def _record_index() -> dict[str, Path]:

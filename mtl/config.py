@@ -26,6 +26,7 @@ configuration, so every difference from the paper is visible in one place.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -249,6 +250,23 @@ class Config:
 
 
 PAPER = Config(profile="paper")
+
+
+def paper_defaults() -> dict[str, Any]:
+    """The paper's configuration as a plain dict (:meth:`Config.to_dict` of :data:`PAPER`)."""
+    return PAPER.to_dict()
+
+
+def differences_from_defaults(values: Mapping[str, Any], drop: Iterable[str] = ()) -> dict[str, Any]:
+    """The entries of ``values`` (a :meth:`Config.to_dict`, perhaps stored by an older version) that
+    differ from the paper's defaults, ``drop`` left out.
+
+    A field today's :class:`Config` lacks counts as a difference; a field a
+    stored dict lacks is simply absent. So a field added later, at a default
+    that keeps the old behaviour, changes nothing that is keyed on this.
+    """
+    paper, dropped = paper_defaults(), set(drop)
+    return {k: v for k, v in values.items() if k not in dropped and (k not in paper or v != paper[k])}
 
 # Each profile is the paper configuration with a few fields replaced.
 _PROFILE_CHANGES: dict[str, dict[str, Any]] = {

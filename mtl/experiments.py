@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 
 import mtl
-from mtl.config import PROTOCOLS, Config, get_profile
+from mtl.config import PROTOCOLS, Config, differences_from_defaults, get_profile
 from mtl.corpora import CORPUS_FOLDERS, CORPUS_MODALITIES
 from mtl.corpora.labels import CLASS_SETS, LabelError, canonical_order, shared_classes
 from mtl.errors import ConfigError, MissingDataError
@@ -335,20 +335,13 @@ class _Stacked:
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-@functools.lru_cache(maxsize=1)
-def _paper_defaults() -> dict[str, Any]:
-    return Config().to_dict()
-
-
 def _config_key(config: Config, drop: frozenset[str]) -> dict[str, Any]:
     """The fields of ``config`` that differ from the paper's defaults, ``drop`` left out.
 
     Only differences enter a key, so a field added later, whose default keeps
     the old behaviour, leaves every existing key (and record) valid.
     """
-    defaults = _paper_defaults()
-    return {k: v for k, v in config.to_dict().items()
-            if k not in drop and (k not in defaults or v != defaults[k])}
+    return differences_from_defaults(config.to_dict(), drop)
 
 
 @dataclass(frozen=True)

@@ -232,12 +232,12 @@ def test_cell_key_ignores_housekeeping_but_not_settings():
 
 def test_cell_key_holds_only_what_differs_from_the_paper(monkeypatch):
     """A Config field added later, at a default that keeps the old behaviour, leaves every key as it was."""
-    from mtl import experiments
+    from mtl import config as config_module
 
     cell = make_cell("unit", "scratch", "savee", (), "audio", SMOKE)
     key = cell.key
-    grown = {**experiments._paper_defaults(), "a_later_option": "off"}
-    monkeypatch.setattr(experiments, "_paper_defaults", lambda: grown)
+    grown = {**config_module.paper_defaults(), "a_later_option": "off"}
+    monkeypatch.setattr(config_module, "paper_defaults", lambda: grown)
     monkeypatch.setattr(type(SMOKE), "to_dict", lambda self, _old=type(SMOKE).to_dict: {**_old(self),
                                                                                         "a_later_option": "off"})
     assert cell.key == key
