@@ -104,6 +104,12 @@ SOURCE_BUDGETS = ("one_pass", "same")
 # ---------------------------------------------------------------------------
 # the grid
 # ---------------------------------------------------------------------------
+def _check_one_of(name: str, value: Any, allowed: Sequence[Any]) -> None:
+    """Raise :class:`ConfigError` naming ``name`` unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+
+
 def _check_factors(factors: Mapping[str, Sequence[str]] | None) -> dict[str, tuple[str, ...]]:
     """Every factor with its levels (defaults filled in), validated."""
     from mtl.experiments import METHODS
@@ -218,10 +224,8 @@ def ablation_cells(profile: str = "paper", factors: Mapping[str, Sequence[str]] 
     from mtl.experiments import experiment_cells
 
     chosen = _check_factors(factors)
-    if budget not in BUDGET_RULES:
-        raise ConfigError(f"budget must be one of {', '.join(BUDGET_RULES)}, got {budget!r}")
-    if source_budget not in SOURCE_BUDGETS:
-        raise ConfigError(f"source_budget must be one of {', '.join(SOURCE_BUDGETS)}, got {source_budget!r}")
+    _check_one_of("budget", budget, BUDGET_RULES)
+    _check_one_of("source_budget", source_budget, SOURCE_BUDGETS)
     seeds = [int(s) for s in seeds]
     folds = None if folds is None else [int(f) for f in folds]
     cells = []
@@ -622,6 +626,12 @@ def anchor_records(experiments: Sequence[str] = ANCHORS) -> pd.DataFrame:
     return _with_factors(frame[keep].reset_index(drop=True))
 
 
+def _outer_only(records: pd.DataFrame | None) -> pd.DataFrame:
+    """``records`` without the nested selections' inner-fold rows (an empty frame for None)."""
+    frame = records if records is not None else pd.DataFrame()
+    return frame[frame["inner_fold"].isna()] if not frame.empty and "inner_fold" in frame else frame
+
+
 def paired_test(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
     """Paired t-test and Wilcoxon signed-rank test of ``b`` against ``a`` (same folds, same order).
 
@@ -694,7 +704,7 @@ def ablation_table(records: pd.DataFrame, decisions: Sequence[str] | None = ("se
                "difference", "t_p", "wilcoxon_p"]
     if records is None or records.empty:
         return pd.DataFrame(columns=columns)
-    frame = records[records["inner_fold"].isna()] if "inner_fold" in records else records
+    frame = _outer_only(records)
     setting = ["protocol", "module_type", "training_budget", "generations", "profile", "data_kind", "content_hash",
                "base_id"]
     rows = []
@@ -784,11 +794,8 @@ def factor_effects(records: pd.DataFrame, metric: str = "accuracy", experiment: 
     compared between setting means (speaker or utterance minus paper, for
     settings alike in everything else); there ``pairs`` counts settings.
     """
-    if metric not in _UTTERANCE_OF:
-        raise ConfigError(f"metric must be one of {', '.join(_UTTERANCE_OF)}, got {metric!r}")
-    frame = records if records is not None else pd.DataFrame()
-    if not frame.empty and "inner_fold" in frame:
-        frame = frame[frame["inner_fold"].isna()]
+    _check_one_of("metric", metric, tuple(_UTTERANCE_OF))
+    frame = _outer_only(records)
     if not frame.empty and "experiment" in frame:
         frame = frame[frame["experiment"] == experiment]
     columns = ["factor", "comparison", "settings", "pairs", "mean_difference", "sd", "smallest", "largest",
@@ -1112,12 +1119,9 @@ class NestedSelection:
         self.candidates = [dict(c) for c in candidates]
         if not self.candidates:
             raise ConfigError("NestedSelection needs at least one candidate setting")
-        if protocol not in PROTOCOLS:
-            raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
-        if metric not in _SCORES:
-            raise ConfigError(f"metric must be one of {', '.join(_SCORES)}, got {metric!r}")
-        if data not in DATA_MODES:
-            raise ConfigError(f"data must be one of {', '.join(DATA_MODES)}, got {data!r}")
+        _check_one_of("protocol", protocol, PROTOCOLS)
+        _check_one_of("metric", metric, _SCORES)
+        _check_one_of("data", data, DATA_MODES)
         methods = {candidate.get("method", method) for candidate in self.candidates}
         for candidate in self.candidates:
             if candidate.get("method", method) not in METHODS:
@@ -1355,6 +1359,21 @@ def _paper_numbers() -> dict[str, float]:
     return dict(zip(table["method"], table["overall"].astype(float)))
 
 
+def _scored_outer_folds(scored: pd.DataFrame, score: str) -> dict[str, Any]:
+    """Mean, sd and count of ``score`` over a nested selection's scored outer folds, its metric and choices."""
+    mean, sd, n = _mean_sd(scored[score])
+    return {"mean": mean, "sd": sd, "n": n, "metric": str(scored["metric"].iloc[0]),
+            "chosen": dict(zip(zip(scored["seed"], scored["fold"]), scored["chosen"]))}
+
+
+def _sd_text(sd: float, digits: int) -> str:
+    return f" ± {sd:.{digits}f}" if not math.isnan(sd) else ""
+
+
+def _choices_text(chosen: Mapping[tuple[int, int], str]) -> str:
+    return "; ".join(f"seed {s}, fold {f}: {c}" for (s, f), c in chosen.items())
+
+
 def ablation_summary(records: pd.DataFrame, nested: pd.DataFrame | None = None, digits: int = 2,
                      paper_nested: pd.DataFrame | None = None) -> AblationSummary:
     """Which settings reach the paper's EMO-DB accuracy under its own protocol, and the best
@@ -1383,9 +1402,7 @@ def ablation_summary(records: pd.DataFrame, nested: pd.DataFrame | None = None, 
     both sides; numbers under it measure recognition of seen recordings.
     """
     paper = _paper_numbers()
-    frame = records if records is not None else pd.DataFrame()
-    if not frame.empty and "inner_fold" in frame:
-        frame = frame[frame["inner_fold"].isna()]
+    frame = _outer_only(records)
     lines: list[str] = []
     rows = []
     reaching: list[str] = []
@@ -1432,34 +1449,26 @@ def ablation_summary(records: pd.DataFrame, nested: pd.DataFrame | None = None, 
         if scored.empty:
             lines.append(f"**No {what} nested selection is complete yet** (no outer fold scored).")
         else:
-            mean, sd, n = _mean_sd(scored["uar"])
-            nested_uar = {"protocol": protocol, "mean": mean, "sd": sd, "n": n, "metric": str(scored["metric"].iloc[0]),
-                          "chosen": dict(zip(zip(scored["seed"], scored["fold"]), scored["chosen"]))}
-            sd_text = f" ± {sd:.{digits}f}" if not math.isnan(sd) else ""
-            choices = "; ".join(f"seed {s}, fold {f}: {c}" for (s, f), c in nested_uar["chosen"].items())
+            found = nested_uar = {"protocol": protocol, **_scored_outer_folds(scored, "uar")}
             lines.append(f"**Best {what} unweighted average recall, with the setting chosen on inner validation "
-                         f"folds** (by {nested_uar['metric']}): {mean:.{digits}f}{sd_text} on the outer test folds, "
-                         f"{n} of {len(nested)} scored (chance: {1 / 7:.2f} for 7 classes). "
-                         f"Chosen per outer fold: {choices}.")
+                         f"folds** (by {found['metric']}): {found['mean']:.{digits}f}{_sd_text(found['sd'], digits)} "
+                         f"on the outer test folds, {found['n']} of {len(nested)} scored (chance: {1 / 7:.2f} for 7 "
+                         f"classes). Chosen per outer fold: {_choices_text(found['chosen'])}.")
     elif nested is not None:
         lines.append("**No nested selection has run yet.**")
     nested_accuracy = None
     if paper_nested is not None and not paper_nested.empty:
         scored = paper_nested[paper_nested["status"] == "scored"]
         if not scored.empty:
-            mean, sd, n = _mean_sd(scored["accuracy"])
             utterance, _, _ = _mean_sd(scored["utt_accuracy_mean_prob"])
-            nested_accuracy = {"mean": mean, "sd": sd, "n": n, "utterance_mean": utterance,
-                               "metric": str(scored["metric"].iloc[0]),
-                               "chosen": dict(zip(zip(scored["seed"], scored["fold"]), scored["chosen"]))}
-            sd_text = f" ± {sd:.{digits}f}" if not math.isnan(sd) else ""
-            choices = "; ".join(f"seed {s}, fold {f}: {c}" for (s, f), c in nested_accuracy["chosen"].items())
-            verdict = "reaches" if mean >= paper["scratch"] else "stays below"
+            found = nested_accuracy = {**_scored_outer_folds(scored, "accuracy"), "utterance_mean": utterance}
+            verdict = "reaches" if found["mean"] >= paper["scratch"] else "stays below"
             lines.append(f"**Under the paper's own protocol, with the setting chosen on inner validation folds** "
-                         f"(by {nested_accuracy['metric']}): segment accuracy {mean:.{digits}f}{sd_text} and "
-                         f"utterance accuracy (mean prob.) {utterance:.{digits}f} on the outer test folds, {n} of "
-                         f"{len(paper_nested)} scored; this {verdict} the paper's {paper['scratch']:.2f} from "
-                         f"scratch. Chosen per outer fold: {choices}.")
+                         f"(by {found['metric']}): segment accuracy {found['mean']:.{digits}f}"
+                         f"{_sd_text(found['sd'], digits)} and utterance accuracy (mean prob.) "
+                         f"{utterance:.{digits}f} on the outer test folds, {found['n']} of {len(paper_nested)} "
+                         f"scored; this {verdict} the paper's {paper['scratch']:.2f} from scratch. Chosen per outer "
+                         f"fold: {_choices_text(found['chosen'])}.")
     return AblationSummary(paper_protocol=pd.DataFrame(rows), reaching=reaching, nested_uar=nested_uar,
                            nested_accuracy=nested_accuracy, text="\n\n".join(lines))
 
@@ -1592,12 +1601,15 @@ class AblationPlan:
 
     def summary(self) -> AblationSummary:
         """:func:`ablation_summary` of every record and the speaker- and paper-protocol nested selections."""
-        by_protocol = {}
-        for protocol in ("speaker", "paper"):
-            frames = [s.results() for s in saved_selections() if s.protocol == protocol]
-            by_protocol[protocol] = pd.concat(frames, ignore_index=True) if frames else None
-        return ablation_summary(self.records(), by_protocol["speaker"] if by_protocol["speaker"] is not None
-                                else pd.DataFrame(), paper_nested=by_protocol["paper"])
+        selections = saved_selections()
+
+        def results(protocol: str) -> pd.DataFrame | None:
+            frames = [s.results() for s in selections if s.protocol == protocol]
+            return pd.concat(frames, ignore_index=True) if frames else None
+
+        speaker = results("speaker")
+        return ablation_summary(self.records(), speaker if speaker is not None else pd.DataFrame(),
+                                paper_nested=results("paper"))
 
 
 def plan_ablation(profile: str = "default", data_root: str | Path | None = None,
@@ -1648,10 +1660,8 @@ def plan_ablation(profile: str = "default", data_root: str | Path | None = None,
     if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
         raise ConfigError(f"seeds must be one non-negative integer or a list of them, got {seeds!r}")
     chosen = _check_factors(factors)
-    if budget not in BUDGET_RULES:
-        raise ConfigError(f"budget must be one of {', '.join(BUDGET_RULES)}, got {budget!r}")
-    if source_budget not in SOURCE_BUDGETS:
-        raise ConfigError(f"source_budget must be one of {', '.join(SOURCE_BUDGETS)}, got {source_budget!r}")
+    _check_one_of("budget", budget, BUDGET_RULES)
+    _check_one_of("source_budget", source_budget, SOURCE_BUDGETS)
     for budget_name in chosen["training_budget"]:
         if _generations_for(budget_name, config, generations) < 1:
             raise ConfigError(f"generations must be >= 1, got {generations!r}")
