@@ -4,9 +4,10 @@ The book is built in two separate steps, so that what it shows is exactly what
 was computed:
 
 1. every notebook named in ``book/_toc.yml`` is executed by papermill, one
-   after the other, from ``notebooks/<name>.ipynb`` into
-   ``book/executed/<name>.ipynb`` with the run's parameters (profile, data
-   root, and any ``-p name value`` overrides) injected;
+   after the other, from its source ``notebooks/<name>.md`` (a MyST Markdown
+   notebook, the file people open, edit and commit; jupytext converts it on
+   the fly) into ``book/executed/<name>.ipynb`` with the run's parameters
+   (profile, data root, and any ``-p name value`` overrides) injected;
 2. Jupyter Book renders those executed copies with execution switched off, in
    nit-picky mode with warnings as errors (``-W -n --keep-going``).
 
@@ -116,10 +117,22 @@ def toc_notebooks(toc: Path | None = None) -> list[str]:
     return names
 
 
-def _read_info(path: Path) -> NotebookInfo:
-    import nbformat
+SOURCE_SUFFIX = ".md"
+"""Notebook sources are MyST Markdown notebooks (jupytext); executed copies are ``.ipynb``."""
 
-    nb = nbformat.read(path, as_version=4)
+
+def read_notebook(path: Path) -> Any:
+    """A notebook as an ``nbformat`` node, from its MyST source (``.md``) or an ``.ipynb`` file."""
+    import jupytext
+
+    try:
+        return jupytext.read(path)
+    except Exception as error:  # jupytext raises several types for a malformed source
+        raise NotebookError(f"{path}: not a readable notebook ({type(error).__name__}: {error})") from error
+
+
+def _read_info(path: Path) -> NotebookInfo:
+    nb = read_notebook(path)
     meta = nb.metadata.get("mtl", {})
     title = path.stem
     for cell in nb.cells:
@@ -151,7 +164,7 @@ def _parameter_defaults(source: str, path: Path) -> dict[str, Any]:
 def list_notebooks(notebook_dir: Path | None = None) -> list[NotebookInfo]:
     """Every notebook of ``notebooks/``: those in the book first (book order), then the rest."""
     notebook_dir = notebook_dir or NOTEBOOK_DIR
-    paths = {p.stem: p for p in sorted(notebook_dir.glob("*.ipynb"))}
+    paths = {p.stem: p for p in sorted(notebook_dir.glob(f"*{SOURCE_SUFFIX}"))}
     order = [n for n in toc_notebooks() if n in paths] + [n for n in paths if n not in toc_notebooks()]
     return [_read_info(paths[name]) for name in order]
 
@@ -168,7 +181,7 @@ def _experiment_notebooks() -> dict[str, str]:
 def find_notebook(name: str | Path) -> NotebookInfo:
     """A notebook by name (``visual_transfer``), by experiment it covers, or by path."""
     candidate = Path(name)
-    if candidate.suffix == ".ipynb" and candidate.is_file():
+    if candidate.suffix in (SOURCE_SUFFIX, ".ipynb") and candidate.is_file():
         return _read_info(candidate.resolve())
     known = list_notebooks()
     for info in known:
@@ -185,7 +198,7 @@ def find_notebook(name: str | Path) -> NotebookInfo:
     choices = sorted({n.name for n in known} | {e for n in known for e in n.experiments}
                      | set(_experiment_notebooks()))
     raise NotebookError(f"no notebook or experiment named {str(name)!r}; choose one of: {', '.join(choices)} "
-                        f"(or give the path of an .ipynb file); `mtl list` describes them")
+                        f"(or give the path of a .md or .ipynb notebook); `mtl list` describes them")
 
 
 # ----------------------------------------------------------------------------
@@ -271,6 +284,13 @@ def _kernel_environment() -> Iterator[None]:
                 os.environ[key] = value
 
 
+def _write_ipynb(nb: Any, path: Path) -> None:
+    import nbformat
+
+    nb.metadata.pop("jupytext", None)
+    nbformat.write(nb, path)
+
+
 def _compact_parameter_cells(path: Path) -> None:
     """Hide the injected-parameters cell's code (a toggle) and drop the defaults cell from the rendering."""
     import nbformat
@@ -294,7 +314,7 @@ def _describe_failure(name: str, exc: Exception, nb_path: Path, failed_copy: Pat
 
     where = f"cell [{exc.exec_count}]"
     with contextlib.suppress(Exception):
-        source_cells = nbformat.read(nb_path, as_version=4).cells
+        source_cells = read_notebook(nb_path).cells
         for cell in source_cells:
             if cell.cell_type == "code" and cell.source == exc.source:
                 if VALIDATION_TAG in cell.metadata.get("tags", []):
@@ -311,7 +331,8 @@ def run_notebook(name: str | Path, output: Path | None = None, parameters: Mappi
     Parameters
     ----------
     name:
-        A notebook name, an experiment it covers, or an ``.ipynb`` path.
+        A notebook name, an experiment it covers, or the path of a notebook
+        (MyST ``.md`` source or ``.ipynb``).
     output:
         Where the executed copy goes (default ``book/executed/<name>.ipynb``). It
         appears only when the notebook succeeded; a failed run is kept as
@@ -333,10 +354,12 @@ def run_notebook(name: str | Path, output: Path | None = None, parameters: Mappi
     output.parent.mkdir(parents=True, exist_ok=True)
     running = output.with_name(f".{output.stem}.running.ipynb")
     failed = output.with_name(f"{output.stem}.failed.ipynb")
+    source = output.with_name(f".{output.stem}.source.ipynb")
+    _write_ipynb(read_notebook(info.path), source)  # papermill reads .ipynb only
     started = time.perf_counter()
     try:
         with _kernel_environment():
-            papermill.execute_notebook(str(info.path), str(running), parameters=parameters,
+            papermill.execute_notebook(str(source), str(running), parameters=parameters,
                                        cwd=str(cwd or PROJECT_DIR), progress_bar=False, log_output=log_output,
                                        kernel_manager_class=_kernel_manager_class(),
                                        shutdown_kernel="immediate")  # every output is saved by then
@@ -345,6 +368,9 @@ def run_notebook(name: str | Path, output: Path | None = None, parameters: Mappi
             os.replace(running, failed)
         raise NotebookFailed(_describe_failure(info.name, exc, info.path, failed),
                              time.perf_counter() - started) from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            source.unlink()
     seconds = time.perf_counter() - started
     _compact_parameter_cells(running)
     os.replace(running, output)
@@ -524,7 +550,7 @@ def build_book(profile: str = "default", *, only: Sequence[str] | None = None, s
                 runs.append(NotebookRun(name, "reused", 0.0, output))
             continue
         if name not in available:
-            failures.append(f"notebook {name!r} is in the table of contents but notebooks/{name}.ipynb does not exist")
+            failures.append(f"notebook {name!r} is in the table of contents but notebooks/{name}.md does not exist")
             continue
         own = {k: v for k, v in common.items() if k in available[name].parameters}
         echo(f">> {name}: executing at profile {profile!r}")

@@ -879,13 +879,13 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
     Experiment(
         id="table1_visual_transfer",
         title="Transfer between visual eNTERFACE and visual SAVEE",
-        notebook="table1_visual_transfer.ipynb", modality="video",
+        notebook="table1_visual_transfer.md", modality="video",
         runs=(Run("transfer", "savee", ("enterface",)), Run("transfer", "enterface", ("savee",))),
         paper_ref="Table 1, Fig. 7", classes_rule=_SHARED_RULE),
     Experiment(
         id="table2_visual_baselines",
         title="Visual transfer against fine-tuning and training from scratch",
-        notebook="table2_visual_baselines.ipynb", modality="video",
+        notebook="table2_visual_baselines.md", modality="video",
         runs=(Run("finetune", "savee", ("enterface",)), Run("scratch", "savee"),
               Run("transfer", "savee", ("enterface",)),
               Run("finetune", "enterface", ("savee",)), Run("scratch", "enterface"),
@@ -894,7 +894,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
     Experiment(
         id="table3_speech_transfer",
         title="Speech transfer: eNTERFACE to SAVEE, and eNTERFACE+SAVEE to EMO-DB",
-        notebook="table3_speech_transfer.ipynb", modality="audio",
+        notebook="table3_speech_transfer.md", modality="audio",
         runs=(Run("transfer", "savee", ("enterface",)),
               Run("transfer", "emodb", ("enterface", "savee"), classes="target")),
         paper_ref="Table 3, Fig. 8", classes_rule=f"eNTERFACE->SAVEE: {_SHARED_RULE}. ->EMO-DB: {_TARGET_RULE}",
@@ -903,7 +903,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
     Experiment(
         id="table4_speech_baselines",
         title="Speech transfer against fine-tuning and training from scratch",
-        notebook="table4_speech_baselines.ipynb", modality="audio",
+        notebook="table4_speech_baselines.md", modality="audio",
         runs=(Run("finetune", "savee", ("enterface",)), Run("scratch", "savee"),
               Run("transfer", "savee", ("enterface",)),
               Run("finetune", "emodb", ("enterface", "savee"), classes="target"),
@@ -914,7 +914,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
     Experiment(
         id="fig9_10_pathways",
         title="Pathways before and after evolution, on the source (audio eNTERFACE) and the target (audio SAVEE)",
-        notebook="fig9_10_pathways.ipynb", modality="audio",
+        notebook="fig9_10_pathways.md", modality="audio",
         runs=(Run("transfer", "savee", ("enterface",)),),
         paper_ref="Figs. 9-10", classes_rule=_SHARED_RULE, folds=(0,),
         notes=("Records keep the initial and final populations and the best pathways of the source and the "
@@ -922,14 +922,14 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
     Experiment(
         id="convergence",
         title="Held-out accuracy against generation: transfer, fine-tuning and scratch on audio SAVEE",
-        notebook="convergence.ipynb", modality="audio",
+        notebook="convergence.md", modality="audio",
         runs=(Run("transfer", "savee", ("enterface",)), Run("finetune", "savee", ("enterface",)),
               Run("scratch", "savee")),
         paper_ref="§3.3.2 claim (faster learning than scratch or fine-tuning)", classes_rule=_SHARED_RULE),
     Experiment(
         id="real_recordings",
         title="Real recordings: EMO-DB from scratch, fine-tuned and transferred from RAVDESS",
-        notebook="real_recordings.ipynb", modality="audio",
+        notebook="real_recordings.md", modality="audio",
         runs=(Run("scratch", "emodb", classes="target"),
               Run("finetune", "emodb", ("ravdess",), classes="target"),
               Run("transfer", "emodb", ("ravdess",), classes="target")),

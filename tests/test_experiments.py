@@ -321,7 +321,7 @@ def test_registry_entries_are_complete_and_valid():
     assert set(EXPERIMENTS) == {"table1_visual_transfer", "table2_visual_baselines", "table3_speech_transfer",
                                 "table4_speech_baselines", "fig9_10_pathways", "convergence", "real_recordings"}
     for entry in EXPERIMENTS.values():
-        assert entry.notebook.endswith(".ipynb") and entry.paper_ref and entry.title and entry.classes_rule
+        assert entry.notebook.endswith(".md") and entry.paper_ref and entry.title and entry.classes_rule
         for run in entry.runs:
             target, sources = resolve_classes(run.target, run.sources, run.classes, partners=entry.partners(run.target))
             assert target and (sources or not run.sources)
