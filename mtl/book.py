@@ -204,20 +204,6 @@ def find_notebook(name: str | Path) -> NotebookInfo:
 # ----------------------------------------------------------------------------
 # parameters
 # ----------------------------------------------------------------------------
-def parse_parameter_value(text: str) -> Any:
-    """A command-line parameter value as the Python value it spells.
-
-    YAML syntax: ``3`` -> int, ``0.02`` -> float, ``true`` -> bool,
-    ``[0, 1, 2]`` -> list, ``None``/``null`` -> None, anything else -> str.
-    """
-    if text.strip() in ("None", "none", "null", "~", ""):
-        return None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
 def check_parameter_names(info: NotebookInfo, parameters: Mapping[str, Any]) -> None:
     """Raise :class:`~mtl.errors.ConfigError` for a parameter the notebook does not declare."""
     unknown = sorted(set(parameters) - set(info.parameters))

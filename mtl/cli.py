@@ -28,9 +28,9 @@ EXIT_USAGE = 2
 
 
 def _parameters(pairs: Sequence[Sequence[str]] | None) -> dict[str, Any]:
-    from mtl.book import parse_parameter_value
+    from mtl.config import parse_value
 
-    return {name: parse_parameter_value(value) for name, value in (pairs or [])}
+    return {name: parse_value(value) for name, value in (pairs or [])}
 
 
 # ----------------------------------------------------------------------------

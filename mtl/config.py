@@ -28,9 +28,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mtl.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PROTOCOLS = ("paper", "utterance", "speaker")
 MODULE_TYPES = ("linear", "conv")
@@ -250,6 +253,77 @@ class Config:
 
 
 PAPER = Config(profile="paper")
+
+# ---------------------------------------------------------------------------
+# one name per setting
+# ---------------------------------------------------------------------------
+PAPER_SYMBOLS: dict[str, str] = {
+    "S": "population",
+    "G": "generations",
+    "T": "steps_per_pathway",
+    "K": "tournament",
+    "L": "n_layers",
+    "M": "n_modules",
+    "N": "max_active",
+}
+"""The paper's symbols, accepted wherever a Config field name is (notebook
+parameters, ``mtl run -p``, ``mtl sweep -p``, the ablation script). The field
+name is the one name of a setting; a symbol is only an alias for it."""
+
+RESULT_NEUTRAL_FIELDS: frozenset[str] = frozenset({"profile", "checkpoint_every"})
+"""Config fields that change no number of a run: ``profile`` is a name and
+``checkpoint_every`` how often a run saves its progress. Cell keys, record
+keys and the grouping of records in summaries all leave exactly these out."""
+
+
+def canonical_names(values: Mapping[str, Any], also: Iterable[str] = ()) -> dict[str, Any]:
+    """``values`` with every paper symbol (:data:`PAPER_SYMBOLS`) replaced by its Config field name.
+
+    Names that are neither Config fields, symbols nor listed in ``also`` (a
+    caller's own parameters, such as a notebook's ``seeds``) are an error, and
+    so is a setting given twice under two names (``G`` and ``generations``).
+
+    >>> canonical_names({"G": 50, "lr": 0.01})
+    {'generations': 50, 'lr': 0.01}
+    """
+    fields, extra = {f.name for f in dataclasses.fields(Config)}, set(also)
+    result: dict[str, Any] = {}
+    for name, value in values.items():
+        field_name = PAPER_SYMBOLS.get(name, name)
+        if field_name not in fields and field_name not in extra:
+            raise ConfigError(f"unknown parameter {name!r}: not a Config field"
+                              + (f" nor one of {', '.join(sorted(extra))}" if extra else "")
+                              + f"; the paper's symbols {', '.join(PAPER_SYMBOLS)} stand for "
+                              + ", ".join(PAPER_SYMBOLS.values()))
+        if field_name in result:
+            raise ConfigError(f"parameter {field_name!r} is given twice (as {field_name!r} and as its symbol)")
+        result[field_name] = value
+    return result
+
+
+def parameter_names() -> "pd.DataFrame":
+    """The paper's symbols, their Config field names and the paper's values, as a table (for the book)."""
+    import pandas as pd
+
+    paper = PAPER.to_dict()
+    return pd.DataFrame([{"symbol": symbol, "Config field": name, "paper": paper[name]}
+                         for symbol, name in PAPER_SYMBOLS.items()], dtype=object)
+
+
+def parse_value(text: str) -> Any:
+    """A parameter value given on a command line as the Python value it spells.
+
+    YAML syntax: ``3`` -> int, ``0.02`` -> float, ``true`` -> bool,
+    ``[0, 1, 2]`` -> list, ``None``/``null`` -> None, anything else -> str.
+    """
+    import yaml
+
+    if text.strip() in ("None", "none", "null", "~", ""):
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def paper_defaults() -> dict[str, Any]:

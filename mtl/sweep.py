@@ -732,9 +732,9 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def cli_sweep(args: argparse.Namespace) -> int:
     """``mtl sweep``: 0 when every cell has its record, 1 when some failed (bad input raises ConfigError)."""
-    from mtl.book import parse_parameter_value  # YAML values, as for `mtl run -p`
+    from mtl.config import canonical_names, parse_value  # the same names and values as `mtl run -p`
 
-    overrides = {name: parse_parameter_value(value) for name, value in args.parameter or []}
+    overrides = canonical_names({name: parse_value(value) for name, value in args.parameter or []})
     cells = grid_cells(args.experiments, profile=args.profile, protocols=args.protocols, seeds=args.seeds,
                        folds=args.folds, data=args.data, overrides=overrides, corpora=args.corpora,
                        methods=args.methods, modality=args.modality)

@@ -8,7 +8,8 @@ import sys
 import nbformat
 import pytest
 
-from mtl.book import parse_parameter_value, toc_notebooks
+from mtl.book import toc_notebooks
+from mtl.config import parse_value
 from mtl.cli import EXIT_USAGE, build_parser, main
 
 
@@ -61,7 +62,7 @@ def test_book_only_rejects_names_outside_the_book(capsys, tmp_path):
     ("[0, 1, 2]", [0, 1, 2]), ("savee", "savee"), ("[enterface->savee]", ["enterface->savee"]),
 ])
 def test_parameter_values_are_read_as_yaml(text, value):
-    assert parse_parameter_value(text) == value
+    assert parse_value(text) == value
 
 
 def test_run_executes_a_notebook_with_parameters(tmp_path, capsys):
