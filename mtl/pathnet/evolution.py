@@ -262,6 +262,18 @@ def _checkpoint_due(generation: int, config: Config) -> bool:
                                               or generation == config.generations)
 
 
+def _end_generation(entry: dict[str, Any], history: History, config: Config, save: Callable[[int], None] | None,
+                    bar: Any, postfix: dict[str, str], callback: Callback | None) -> None:
+    """Close one generation: its history entry, a checkpoint when one is due, the progress bar, the callback."""
+    history.append(entry)
+    if save is not None and _checkpoint_due(entry["generation"], config):
+        save(entry["generation"])
+    bar.update(1)
+    bar.set_postfix(postfix)
+    if callback is not None:
+        callback(entry)
+
+
 def evolve(net: PathNet, X: Any, y: Any, config: Config, *, task: str = "task", frozen: Any = None,
            X_val: Any = None, y_val: Any = None, checkpoint_path: str | Path | None = None,
            progress: bool = False, callback: Callback | None = None) -> EvolutionResult:
@@ -349,17 +361,13 @@ def evolve(net: PathNet, X: Any, y: Any, config: Config, *, task: str = "task", 
                    if _val_due(generation, config, X_val is not None) else None)
             seconds = time.perf_counter() - started
             elapsed += seconds
-            history.append({
-                "generation": generation, "steps": generation * config.tournament * steps,
-                "picked": picked.tolist(), "genotypes": trained.tolist(), "fitness": scores.tolist(),
-                "winner": winner, "best_index": best, "best_genotype": population[best].tolist(),
-                "best_fitness": float(fitness[best]), "val_accuracy": val, "seconds": seconds, "elapsed": elapsed})
-            if path is not None and _checkpoint_due(generation, config):
-                save(generation)
-            bar.update(1)
-            bar.set_postfix(best=f"{fitness[best]:.3f}")
-            if callback is not None:
-                callback(history[-1])
+            entry = {"generation": generation, "steps": generation * config.tournament * steps,
+                     "picked": picked.tolist(), "genotypes": trained.tolist(), "fitness": scores.tolist(),
+                     "winner": winner, "best_index": best, "best_genotype": population[best].tolist(),
+                     "best_fitness": float(fitness[best]), "val_accuracy": val, "seconds": seconds,
+                     "elapsed": elapsed}
+            _end_generation(entry, history, config, save if path is not None else None, bar,
+                            {"best": f"{fitness[best]:.3f}"}, callback)
     best = best_individual(fitness)
     return EvolutionResult(population=population, fitness=fitness, best_index=best,
                            best_genotype=population[best].copy(), best_fitness=float(fitness[best]),
@@ -430,15 +438,11 @@ def finetune(net: PathNet, X: Any, y: Any, config: Config, *, genotype: Any, tas
                 else None
             seconds = time.perf_counter() - started
             elapsed += seconds
-            history.append({
-                "generation": generation, "steps": generation * chunk, "picked": [], "genotypes": [],
-                "fitness": [], "winner": None, "best_index": None, "best_genotype": genotype.tolist(),
-                "best_fitness": accuracy, "val_accuracy": val, "seconds": seconds, "elapsed": elapsed})
-            if path is not None and _checkpoint_due(generation, config):
-                save(generation)
-            bar.update(1)
-            bar.set_postfix(train=f"{accuracy:.3f}")
-            if callback is not None:
-                callback(history[-1])
+            # Fine-tuning has no population: the tournament fields stay empty.
+            entry = {"generation": generation, "steps": generation * chunk, "picked": [], "genotypes": [],
+                     "fitness": [], "winner": None, "best_index": None, "best_genotype": genotype.tolist(),
+                     "best_fitness": accuracy, "val_accuracy": val, "seconds": seconds, "elapsed": elapsed}
+            _end_generation(entry, history, config, save if path is not None else None, bar,
+                            {"train": f"{accuracy:.3f}"}, callback)
     session.write_back()
     return history

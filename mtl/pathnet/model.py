@@ -337,6 +337,14 @@ class PathwaySession(ABC):
     def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """One SGD step (mean cross-entropy) on ``x`` ``(B, input_dim)`` float32 and ``y`` ``(B,)`` int64."""
 
+    def _write_modules(self, copy_weight: Any) -> None:
+        """Copy each layer's trained modules into the network: weights by ``copy_weight(layer, index)``
+        (their layout differs by module type), biases here."""
+        for layer, index in enumerate(self.trainable):
+            if len(index):
+                copy_weight(layer, index)
+                self.net.bias(layer).index_copy_(0, index, self.bias_train[layer].view(len(index), -1))
+
     @abstractmethod
     def write_back(self) -> None:
         """Copy the trained modules and head into the network."""
@@ -483,13 +491,11 @@ class LinearSession(PathwaySession):
     @torch.no_grad()
     def write_back(self) -> None:
         """Copy the trained modules and head into the network."""
-        units = self.net.units
-        for layer, index in enumerate(self.trainable):
-            if not len(index):
-                continue
+        def copy_weight(layer: int, index: torch.Tensor) -> None:
             weight = self.first_train if layer == 0 else self.weight_train[layer]
-            self.net.weight(layer).permute(1, 0, 2).index_copy_(1, index, weight.unflatten(1, (len(index), units)))
-            self.net.bias(layer).index_copy_(0, index, self.bias_train[layer].view(len(index), units))
+            self.net.weight(layer).permute(1, 0, 2).index_copy_(1, index, weight.unflatten(1, (len(index), -1)))
+
+        self._write_modules(copy_weight)
         self.head.weight.copy_(self.head_weight.t())
         self.head.bias.copy_(self.head_bias)
 
@@ -533,8 +539,5 @@ class ConvSession(PathwaySession):
     @torch.no_grad()
     def write_back(self) -> None:
         """Copy the trained modules into the network (the head is trained in place)."""
-        units = self.net.units
-        for layer, index in enumerate(self.trainable):
-            if len(index):
-                self.net.weight(layer).index_copy_(0, index, self.weight_train[layer].unflatten(0, (len(index), units)))
-                self.net.bias(layer).index_copy_(0, index, self.bias_train[layer].view(len(index), units))
+        self._write_modules(lambda layer, index: self.net.weight(layer).index_copy_(
+            0, index, self.weight_train[layer].unflatten(0, (len(index), -1))))
