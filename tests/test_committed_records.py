@@ -1,0 +1,43 @@
+"""Every committed real-data record is still read, with the numbers it was committed with.
+
+``tests/data/committed_records.json`` is a snapshot of ``results/real/``
+taken before the experiment layer was restructured: per folder, the number of
+record files, of records read and of summary groups, and every record's
+metrics by cell key. A refactoring that loses a record, drops it from a
+summary group or changes one of its numbers fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from mtl.results import METRIC_COLUMNS, load_records, summarise
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results" / "real"
+SNAPSHOT = json.loads((Path(__file__).parent / "data" / "committed_records.json").read_text(encoding="utf-8"))
+
+
+def _number(value):
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+@pytest.mark.parametrize("folder", sorted(SNAPSHOT))
+def test_committed_records_are_read_with_their_numbers(folder):
+    expected = SNAPSHOT[folder]
+    records = load_records(RESULTS / folder)
+    assert len(list((RESULTS / folder).glob("*.json"))) == expected["n_files"]
+    assert len(records) == expected["n_records"]
+    assert len(summarise(records)) == expected["n_summary_rows"], "summary groups split or merged"
+    found = {row["cell_key"]: {m: _number(row[m]) for m in METRIC_COLUMNS} for _, row in records.iterrows()}
+    assert set(found) == set(expected["records"])
+    for key, metrics in expected["records"].items():
+        assert found[key] == pytest.approx(metrics, abs=1e-12, nan_ok=True), key
+
+
+def test_the_snapshot_covers_every_committed_folder():
+    assert sorted(SNAPSHOT) == sorted(p.name for p in RESULTS.iterdir() if p.is_dir())
