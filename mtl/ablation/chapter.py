@@ -103,7 +103,7 @@ class AblationPlan:
         benchmark = read_step_seconds()
         seconds = step_seconds(benchmark) if benchmark is not None else None
         table = cost_summary(estimate_cost(self.cells, seconds), workers=workers)
-        return (table.style.format({"cpu_hours": "{:.1f}", "wall_hours": "{:.1f}"}, na_rep="—")
+        return (table.style.format({"cpu_hours": "{:.2f}", "wall_hours": "{:.2f}"}, na_rep="—")
                 .hide(axis="index").set_caption(step_seconds_source(benchmark)))
 
     def budget_text(self) -> Any:

@@ -263,11 +263,11 @@ def step_seconds_source(benchmark: Mapping[str, Any] | None) -> str:
     """One sentence: where the cost table's seconds come from (or that they are missing)."""
     if benchmark is None:
         return (f"No step-time benchmark is committed ({STEP_SECONDS_FILE.as_posix()}), so the hours are left "
-                "empty; `python benchmarks/bench_ablation_steps.py` writes it.")
+                "empty; python benchmarks/bench_ablation_steps.py writes it.")
     machine, code = benchmark["machine"], benchmark.get("code") or {}
     cpu = machine.get("processor") or machine.get("machine", "")
     per_step = ", ".join(f"{module} {s['train_step'] * 1e3:.1f} ms" for module, s in benchmark["seconds"].items())
     return (f"Seconds per SGD step ({per_step}) and per sample passed forward are from "
-            f"`{STEP_SECONDS_FILE.as_posix()}`, measured by `benchmarks/bench_ablation_steps.py` with "
+            f"{STEP_SECONDS_FILE.as_posix()}, measured by benchmarks/bench_ablation_steps.py with "
             f"{benchmark['threads']} thread on {cpu} ({machine.get('system', '')}) on {benchmark['date']} at "
             f"commit {str(code.get('commit') or 'unknown')[:7]}. {benchmark.get('note', '')}").strip()
