@@ -1,0 +1,32 @@
+"""Finding and loading the ablation's records (mtl.ablation.records), on hand-made records."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ablation_records import SCRATCH, own_results, record, write  # noqa: F401  (own_results: autouse fixture)
+from mtl.ablation import records
+from mtl.corpora.labels import CLASS_SETS
+
+
+def test_records_get_factor_columns_and_one_id_for_the_rest_of_their_configuration():
+    write([record("scratch", 0, 0.5), record("scratch", 1, 0.5, module_type="conv"),
+           record("scratch", 2, 0.5, checkpoint_every=7), record("scratch", 3, 0.5, lr=0.01)])
+    found = records.load_ablation_records().set_index("fold")
+    assert found["module_type"].tolist() == ["linear", "conv", "linear", "linear"]
+    # a factor and a result-neutral field leave the id alone; any other field changes it
+    assert found.loc[0, "base_id"] == found.loc[1, "base_id"] == found.loc[2, "base_id"] != found.loc[3, "base_id"]
+    assert found["inner_fold"].isna().all() and len(records.outer_only(found)) == 4
+
+
+def test_anchor_records_and_overview_name_what_each_result_was_computed_with():
+    anchors = [dict(record(m, f, 0.5), experiment="anchor_test", cell_key=f"anchor-{m}-{f}",
+                    classes=list(CLASS_SETS["emodb"])) for m in ("scratch", "finetune") for f in range(2)]
+    write(anchors, experiment="anchor_test")
+    found = records.anchor_records(["anchor_test"])
+    assert found["method"].tolist() == ["scratch", "scratch"]  # fine-tuning is no ablation setting
+    write([record("scratch", f, a) for f, a in enumerate(SCRATCH)])
+    overview = records.records_overview(pd.concat([records.load_ablation_records(), found], ignore_index=True))
+    assert overview[["experiment", "runs", "folds", "seeds"]].values.tolist() == [["ablation", 5, 5, "0"],
+                                                                                  ["anchor_test", 2, 2, "0"]]
+    assert set(overview["data"]) == {"real (content abc)"} and set(overview["stage"]) == {"outer"}
