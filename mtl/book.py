@@ -43,11 +43,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import yaml
 
-from mtl.config import PROFILES
+from mtl.config import PAPER_SYMBOLS, PROFILES, canonical_names
 from mtl.errors import ConfigError, MissingDataError, MtlError
 from mtl.paths import project_root
 
@@ -204,12 +204,27 @@ def find_notebook(name: str | Path) -> NotebookInfo:
 # ----------------------------------------------------------------------------
 # parameters
 # ----------------------------------------------------------------------------
-def check_parameter_names(info: NotebookInfo, parameters: Mapping[str, Any]) -> None:
-    """Raise :class:`~mtl.errors.ConfigError` for a parameter the notebook does not declare."""
-    unknown = sorted(set(parameters) - set(info.parameters))
+def check_parameter_names(info: NotebookInfo, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """``parameters`` under the names ``info`` declares; :class:`~mtl.errors.ConfigError` for any other.
+
+    A notebook's parameters are :class:`~mtl.config.Config` field names
+    (``generations``) beside its own (``seeds``, ``corpora`` ...); the paper's
+    symbols (:data:`mtl.config.PAPER_SYMBOLS`: ``G`` for ``generations`` ...)
+    are accepted as aliases and replaced by the field name.
+    """
+    return _declared_names(parameters, info.parameters, f"notebook {info.name!r} has")
+
+
+def _declared_names(parameters: Mapping[str, Any], declared: Iterable[str], who: str) -> dict[str, Any]:
+    """``parameters`` with paper symbols replaced by field names, all of them in ``declared``."""
+    declared = list(dict.fromkeys(declared))
+    unknown = [name for name in parameters if PAPER_SYMBOLS.get(name, name) not in declared]
     if unknown:
-        raise ConfigError(f"notebook {info.name!r} has no parameter(s) {', '.join(map(repr, unknown))}; "
-                          f"its parameters are: {', '.join(info.parameters)}")
+        shown = [f"{name!r} ({PAPER_SYMBOLS[name]})" if name in PAPER_SYMBOLS else repr(name) for name in unknown]
+        raise ConfigError(f"{who} no parameter(s) {', '.join(shown)}; the parameters are: {', '.join(declared)} "
+                          f"(the paper's symbols {', '.join(PAPER_SYMBOLS)} stand for the Config fields "
+                          f"{', '.join(PAPER_SYMBOLS.values())})")
+    return canonical_names(parameters, also=declared)  # refuses a setting given twice (G and generations)
 
 
 # ----------------------------------------------------------------------------
@@ -251,13 +266,8 @@ def _kernel_manager_class():
 
 
 @contextlib.contextmanager
-def _kernel_environment() -> Iterator[None]:
-    """Environment inherited by kernels: no progress bars, no debugger chatter."""
-    changes = {"TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-               "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-               # tqdm.auto warns in kernels without ipywidgets, though its bars are disabled anyway
-               "PYTHONWARNINGS": ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
-                                                        "ignore:IProgress not found"]))}
+def _environment(changes: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``changes`` while the block runs (kernels inherit it), restored afterwards."""
     saved = {k: os.environ.get(k) for k in changes}
     os.environ.update(changes)
     try:
@@ -268,6 +278,15 @@ def _kernel_environment() -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _kernel_environment() -> contextlib.AbstractContextManager[None]:
+    """Environment inherited by kernels: no progress bars, no debugger chatter."""
+    return _environment({"TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+                         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+                         # tqdm.auto warns in kernels without ipywidgets, though its bars are disabled anyway
+                         "PYTHONWARNINGS": ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                                                  "ignore:IProgress not found"]))})
 
 
 def _write_ipynb(nb: Any, path: Path) -> None:
@@ -324,8 +343,9 @@ def run_notebook(name: str | Path, output: Path | None = None, parameters: Mappi
         appears only when the notebook succeeded; a failed run is kept as
         ``<stem>.failed.ipynb`` beside it.
     parameters:
-        Values for the notebook's ``parameters`` cell; names it does not declare
-        are an error.
+        Values for the notebook's ``parameters`` cell, by the names it declares
+        (a paper symbol such as ``G`` stands for its Config field,
+        ``generations``); other names are an error.
     cwd:
         Working directory of the kernel (default: the project folder).
     log_output:
@@ -334,8 +354,7 @@ def run_notebook(name: str | Path, output: Path | None = None, parameters: Mappi
     import papermill
 
     info = find_notebook(name)
-    parameters = dict(parameters or {})
-    check_parameter_names(info, parameters)
+    parameters = check_parameter_names(info, parameters or {})
     output = Path(output) if output else BOOK_DIR / EXECUTED / f"{info.name}.ipynb"
     output.parent.mkdir(parents=True, exist_ok=True)
     running = output.with_name(f".{output.stem}.running.ipynb")
@@ -472,6 +491,33 @@ def _jupyter_book(source: Path, toc: Path, output_dir: Path, echo: Echo, strict:
         echo(_ANSI.sub("", result.stderr.strip()))
 
 
+def _execute(chapters: Sequence[str], to_run: Sequence[str], available: Mapping[str, NotebookInfo],
+             executed_dir: Path, common: Mapping[str, Any], profile: str,
+             echo: Echo) -> tuple[list[NotebookRun], list[str]]:
+    """Execute ``to_run`` (in book order) into ``executed_dir``; the runs of every chapter, and the failures."""
+    runs: list[NotebookRun] = []
+    failures: list[str] = []
+    for name in chapters:
+        output = executed_dir / f"{name}.ipynb"
+        if name not in to_run:
+            if output.exists():
+                runs.append(NotebookRun(name, "reused", 0.0, output))
+            continue
+        if name not in available:
+            failures.append(f"notebook {name!r} is in the table of contents but notebooks/{name}.md does not exist")
+            continue
+        own = {k: v for k, v in common.items() if k in available[name].parameters}
+        echo(f">> {name}: executing at profile {profile!r}")
+        try:
+            run = run_notebook(name, output, own)
+        except NotebookFailed as exc:
+            run = NotebookRun(name, "failed", exc.seconds, None, str(exc))
+            failures.append(str(exc))
+        runs.append(run)
+        echo(f"   {run.status} in {run.seconds:.1f} s")
+    return runs, failures
+
+
 def build_book(profile: str = "default", *, only: Sequence[str] | None = None, skip_execution: bool = False,
                output_dir: Path | None = None, parameters: Mapping[str, Any] | None = None,
                data_root: Path | None = None, echo: Echo = print) -> BookReport:
@@ -495,7 +541,8 @@ def build_book(profile: str = "default", *, only: Sequence[str] | None = None, s
     parameters:
         Further parameters for every notebook that declares them (e.g. ``seeds``).
     data_root:
-        Folder of the real corpora passed to the notebooks (default: ``MTL_DATA_ROOT`` when set).
+        Folder of the real corpora, given to the notebooks as ``MTL_DATA_ROOT``
+        (default: the environment's ``MTL_DATA_ROOT``, else ``<project>/data``).
     """
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
@@ -513,40 +560,21 @@ def build_book(profile: str = "default", *, only: Sequence[str] | None = None, s
     executed_dir = source / EXECUTED
     executed_dir.mkdir(parents=True, exist_ok=True)
     available = {info.name: info for info in list_notebooks()}
-    declared = {name for info in available.values() for name in info.parameters}
-    undeclared = sorted(set(parameters or {}) - declared)
-    if undeclared:
-        raise ConfigError(f"no notebook has parameter(s) {', '.join(map(repr, undeclared))}; "
-                          f"the notebooks' parameters are: {', '.join(sorted(declared))}")
+    declared = sorted({name for info in available.values() for name in info.parameters})
+    parameters = _declared_names(parameters or {}, declared, "no notebook has")
     to_run = [] if skip_execution else [n for n in chapters if (not only or n in only)]
 
-    common: dict[str, Any] = {"profile": profile}
-    if data_root is not None or os.environ.get("MTL_DATA_ROOT"):
-        from mtl.paths import data_root as default_data_root
-
-        common["data_root"] = str(Path(data_root).resolve() if data_root else default_data_root())
-    common.update(parameters or {})
-
-    runs: list[NotebookRun] = []
-    failures: list[str] = []
-    for name in chapters:
-        output = executed_dir / f"{name}.ipynb"
-        if name not in to_run:
-            if output.exists():
-                runs.append(NotebookRun(name, "reused", 0.0, output))
-            continue
-        if name not in available:
-            failures.append(f"notebook {name!r} is in the table of contents but notebooks/{name}.md does not exist")
-            continue
-        own = {k: v for k, v in common.items() if k in available[name].parameters}
-        echo(f">> {name}: executing at profile {profile!r}")
-        try:
-            run = run_notebook(name, output, own)
-        except NotebookFailed as exc:
-            run = NotebookRun(name, "failed", exc.seconds, None, str(exc))
-            failures.append(str(exc))
-        runs.append(run)
-        echo(f"   {run.status} in {run.seconds:.1f} s")
+    common: dict[str, Any] = {"profile": profile, **parameters}
+    # The data root reaches the kernels as MTL_DATA_ROOT, not as a parameter: the pages then show
+    # `$MTL_DATA_ROOT`, never a folder of the machine that built them.
+    environment = {}
+    if data_root is not None:
+        if not Path(data_root).expanduser().is_dir():
+            raise MissingDataError(f"data root {str(data_root)!r} does not exist; give the folder that holds the "
+                                   "real corpora (emodb/, ravdess-speech-16k/, ...)")
+        environment["MTL_DATA_ROOT"] = str(Path(data_root).expanduser().resolve())
+    with _environment(environment):
+        runs, failures = _execute(chapters, to_run, available, executed_dir, common, profile, echo)
     executed_now = [r for r in runs if r.status in ("ok", "failed")]
     if executed_now:
         _log_timings(executed_dir, profile, executed_now)
