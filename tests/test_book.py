@@ -136,12 +136,19 @@ def test_external_resources_finds_what_a_browser_would_fetch(tmp_path):
     assert not any("example.org/paper" in url or "local.js" in url for _, url in found)
 
 
+def _rerun_section(heading: str) -> str:
+    """The text of one section (``## heading`` or ``### heading``) of book/rerun.md."""
+    text = (Path(__file__).resolve().parents[1] / "book" / "rerun.md").read_text(encoding="utf-8")
+    match = re.search(rf"^#+ {re.escape(heading)}\n(.*?)(?=^#+ |\Z)", text, re.M | re.S)
+    assert match, f"book/rerun.md has no section {heading!r}"
+    return match.group(1)
+
+
 def test_rerun_chapter_profile_table_matches_the_profiles():
     from mtl.config import PROFILES, get_profile
 
-    text = (Path(__file__).resolve().parents[1] / "book" / "rerun.md").read_text()
     rows = {m.group(1): [c.strip() for c in m.group(2).split("|")]
-            for m in re.finditer(r"^\| `(\w+)` +\|[^|]*\|(.*)\|\s*$", text, re.M)}
+            for m in re.finditer(r"^\| `(\w+)` +\|[^|]*\|(.*)\|\s*$", _rerun_section("Profiles"), re.M)}
     assert set(rows) == set(PROFILES)
     for name, (population, generations, steps, folds, frames) in rows.items():
         config = get_profile(name)
@@ -149,6 +156,17 @@ def test_rerun_chapter_profile_table_matches_the_profiles():
         assert steps == (str(config.steps_per_pathway) if config.steps_per_pathway else "one pass over the data")
         assert int(folds) == config.folds, name
         assert frames == ("every one" if config.frame_step == 1 else f"every {config.frame_step}th"), name
+
+
+def test_rerun_chapter_alias_table_is_mtl_config_parameter_names():
+    from mtl.config import parameter_names
+
+    rows = [[cell.strip().strip("`") for cell in m.group(1).split("|")]
+            for m in re.finditer(r"^\| (`\w`.*)\|\s*$", _rerun_section("The paper's symbols are aliases"), re.M)]
+    expected = [[row["symbol"], row["Config field"],
+                 "one pass over the training set" if row["paper"] is None else str(row["paper"])]
+                for row in parameter_names().to_dict("records")]
+    assert rows == expected
 
 
 def test_filtered_toc_leaves_out_chapters_without_executed_copies(tmp_path):
