@@ -296,9 +296,19 @@ def _write_ipynb(nb: Any, path: Path) -> None:
     nbformat.write(nb, path)
 
 
-def _compact_parameter_cells(path: Path) -> None:
-    """Hide the injected-parameters cell's code (a toggle) and drop the defaults cell from the rendering."""
+def _finish_executed_copy(path: Path, source: Path, output: Path) -> None:
+    """Make an executed copy fit to render: compact parameter cells, no paths of this machine.
+
+    The injected-parameters cell's code is hidden behind a toggle and the
+    defaults cell is dropped from the rendering. Every text output (a log
+    line, a warning, a table) shows the project's and the ``MTL_*`` folders
+    as :func:`mtl.chapters.shown_paths_in` writes them, and papermill's record
+    of where it read and wrote the notebook (staging copies of this build)
+    becomes the source's path in the project and the executed copy's name.
+    """
     import nbformat
+
+    from mtl.chapters import shown_path, shown_paths_in
 
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
@@ -307,6 +317,15 @@ def _compact_parameter_cells(path: Path) -> None:
             tags.append("hide-input")
         elif PARAMETERS_TAG in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
+        for out in cell.get("outputs", []):
+            if "text" in out:
+                out["text"] = shown_paths_in(out["text"])
+            for kind, value in out.get("data", {}).items():
+                if kind.startswith("text/") and isinstance(value, str):
+                    out["data"][kind] = shown_paths_in(value)
+    record = nb.metadata.get("papermill", {})
+    if record:
+        record["input_path"], record["output_path"] = shown_path(source), output.name
     nbformat.write(nb, path)
 
 
@@ -377,7 +396,7 @@ def run_notebook(name: str | Path, output: Path | None = None, parameters: Mappi
         with contextlib.suppress(FileNotFoundError):
             source.unlink()
     seconds = time.perf_counter() - started
-    _compact_parameter_cells(running)
+    _finish_executed_copy(running, info.path, output)
     os.replace(running, output)
     with contextlib.suppress(FileNotFoundError):
         failed.unlink()

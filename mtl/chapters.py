@@ -280,6 +280,9 @@ class RealRecords:
     def empty(self) -> bool:
         return self.frame is None or self.frame.empty
 
+    def __repr__(self) -> str:
+        return f"RealRecords({shown_path(self.folder)!r}: {0 if self.empty else len(self.frame)} records)"
+
     def _repr_markdown_(self) -> str:
         if self.empty:
             return (f"**No real-data records are committed yet** (looked in `{shown_path(self.folder)}`), so "
@@ -327,6 +330,13 @@ _SHOWN_ROOTS = (("$MTL_DATA_ROOT", "MTL_DATA_ROOT"), ("$MTL_CACHE_DIR", "MTL_CAC
                 ("$MTL_RESULTS_DIR", "MTL_RESULTS_DIR"))
 
 
+def _shown_roots() -> list[tuple[str, Path]]:
+    """(label, folder) of the project ("") and of every folder set by an ``MTL_*`` variable, deepest first."""
+    roots = [("", project_root())] + [(label, Path(os.environ[name]).expanduser().resolve())
+                                      for label, name in _SHOWN_ROOTS if os.environ.get(name)]
+    return sorted(roots, key=lambda item: len(item[1].parts), reverse=True)
+
+
 def shown_path(path: str | Path) -> str:
     """``path`` as the book shows it, with no folder of the machine that built the book.
 
@@ -337,16 +347,26 @@ def shown_path(path: str | Path) -> str:
     The deepest of these folders that holds ``path`` wins.
     """
     path = Path(path).expanduser().resolve()
-    roots = [("", project_root())] + [(label, Path(os.environ[name]).expanduser().resolve())
-                                      for label, name in _SHOWN_ROOTS if os.environ.get(name)]
-    holding = [(label, root) for label, root in roots if path == root or root in path.parents]
-    if not holding:
-        return "…/" + "/".join(path.parts[-2:])
-    label, root = max(holding, key=lambda item: len(item[1].parts))
-    relative = path.relative_to(root).as_posix()
-    if not label:
-        return relative
-    return label if relative == "." else f"{label}/{relative}"
+    for label, root in _shown_roots():
+        if path == root or root in path.parents:
+            relative = path.relative_to(root).as_posix()
+            if not label:
+                return relative
+            return label if relative == "." else f"{label}/{relative}"
+    return "…/" + "/".join(path.parts[-2:])
+
+
+def shown_paths_in(text: str) -> str:
+    """``text`` (a log line, a warning, a table) with every folder of :func:`shown_path` written as it does.
+
+    ``/home/me/mtl/.cache/x`` becomes ``.cache/x`` (inside the project) or
+    ``$MTL_CACHE_DIR/x``; :mod:`mtl.book` passes every output of an executed
+    notebook through this before the book renders it.
+    """
+    for label, root in _shown_roots():
+        pattern = re.compile(re.escape(str(root)) + r"(/|(?![\w.-]))")
+        text = pattern.sub(lambda m: (f"{label}/" if label else "") if m.group(1) else (label or "."), text)
+    return text
 
 
 def committed_real_records(records_dir: str | Path | None = None,
