@@ -12,9 +12,9 @@
 * :func:`shown_path` -- a path as the book shows it (``$MTL_DATA_ROOT/...``,
   relative to the project), never a folder of the machine that built it.
 
-The figures the chapters draw are :mod:`mtl.plots`'; building the book from the
-notebooks is :mod:`mtl.book`'s work; the ablation chapter's views are
-:class:`mtl.ablation.AblationPlan`'s.
+The figures the chapters draw are in :mod:`mtl.plots`; executing a notebook is
+:mod:`mtl.notebooks`' work and building the book :mod:`mtl.book`'s; the
+ablation chapter's views are :class:`mtl.ablation.AblationPlan`'s.
 """
 
 from __future__ import annotations
@@ -360,7 +360,7 @@ def shown_paths_in(text: str) -> str:
     """``text`` (a log line, a warning, a table) with every folder of :func:`shown_path` written as it does.
 
     ``/home/me/mtl/.cache/x`` becomes ``.cache/x`` (inside the project) or
-    ``$MTL_CACHE_DIR/x``; :mod:`mtl.book` passes every output of an executed
+    ``$MTL_CACHE_DIR/x``; :mod:`mtl.notebooks` passes every output of an executed
     notebook through this before the book renders it.
     """
     for label, root in _shown_roots():

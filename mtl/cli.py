@@ -40,7 +40,7 @@ def _parameters(pairs: Sequence[Sequence[str]] | None) -> dict[str, Any]:
 # commands
 # ----------------------------------------------------------------------------
 def _list(args: argparse.Namespace) -> int:
-    from mtl.book import list_notebooks
+    from mtl.notebooks import list_notebooks
 
     notebooks = list_notebooks()
     try:
@@ -65,7 +65,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mtl.book import PROJECT_DIR, find_notebook, run_notebook
+    from mtl.notebooks import PROJECT_DIR, find_notebook, run_notebook
 
     info = find_notebook(args.name)
     parameters = _parameters(args.parameter)
@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mtl`` console script; returns the exit status."""
-    from mtl.book import NotebookFailed
+    from mtl.notebooks import NotebookFailed
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mtl.book import (BookReport, EXECUTED, NotebookFailed, _filtered_toc, build_book, chromium_executable,
-                      external_resources, screenshot, toc_notebooks)
+from mtl.book import BookReport, _filtered_toc, build_book, chromium_executable, external_resources, screenshot
+from mtl.notebooks import EXECUTED, NotebookFailed, toc_notebooks
 
 pytestmark = pytest.mark.book
 

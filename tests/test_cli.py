@@ -8,8 +8,9 @@ import sys
 import nbformat
 import pytest
 
-from mtl.book import NotebookFailed, build_book, toc_notebooks
+from mtl.book import build_book
 from mtl.config import parse_value
+from mtl.notebooks import NotebookFailed, toc_notebooks
 from mtl.cli import EXIT_USAGE, build_parser, main
 
 

@@ -1,4 +1,4 @@
-"""The parameterised notebooks: their structure, their smoke run, and how they refuse bad parameters."""
+"""The chapters' notebooks (mtl.notebooks): their structure, names, smoke run, and how they refuse bad parameters."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from mtl.book import (EXECUTED, INJECTED_TAG, NOTEBOOK_DIR, PARAMETERS_TAG, VALIDATION_TAG, NotebookFailed,
-                      list_notebooks, read_notebook, run_notebook, toc_notebooks)
+from mtl.notebooks import (EXECUTED, INJECTED_TAG, NOTEBOOK_DIR, PARAMETERS_TAG, VALIDATION_TAG, NotebookFailed,
+                           list_notebooks, read_notebook, run_notebook, toc_notebooks)
 from mtl.config import PAPER_SYMBOLS
 
 from test_book import smoke_book
