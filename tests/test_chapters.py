@@ -49,7 +49,8 @@ def test_shown_path_never_shows_a_folder_of_this_machine(tmp_path, monkeypatch):
     assert shown_path(project_root() / "results" / "real") == "results/real"
     assert shown_path(tmp_path / "elsewhere" / "records") == "…/elsewhere/records"
     line = f"first: {cache}/synthetic/savee/a.wav missing; read {project_root()}/results/real; {data}-old stays"
-    assert shown_paths_in(line) == f"first: $MTL_CACHE_DIR/synthetic/savee/a.wav missing; read results/real; {data}-old stays"
+    assert shown_paths_in(line) == (f"first: $MTL_CACHE_DIR/synthetic/savee/a.wav missing; read results/real; "
+                                    f"{data}-old stays")
 
 
 def test_settings_table_shows_the_data_root_as_the_variable(tmp_path, monkeypatch):
