@@ -1,13 +1,13 @@
-"""Run the parameterised notebooks and build the HTML book.
+"""Build the HTML book from the chapters' notebooks, and check the built book.
 
 The book is built in two separate steps, so that what it shows is exactly what
 was computed:
 
-1. every notebook named in ``book/_toc.yml`` is executed by papermill, one
-   after the other, from its source ``notebooks/<name>.md`` (a MyST Markdown
-   notebook, the file people open, edit and commit; jupytext converts it on
-   the fly) into ``book/executed/<name>.ipynb`` with the run's parameters
-   (profile, data root, and any ``-p name value`` overrides) injected;
+1. every notebook named in ``book/_toc.yml`` is executed by
+   :func:`mtl.notebooks.run_notebook`, one after the other, from its source
+   ``notebooks/<name>.md`` into ``book/executed/<name>.ipynb`` with the run's
+   parameters (profile and any ``-p name value`` overrides) injected; the
+   data root reaches the kernels as ``MTL_DATA_ROOT``;
 2. Jupyter Book renders those executed copies with execution switched off, in
    nit-picky mode with warnings as errors (``-W -n --keep-going``).
 
@@ -16,23 +16,12 @@ error; its executed copy is kept as ``<name>.failed.ipynb`` for inspection and
 never rendered. Each notebook's wall time is appended to
 ``executed/timings.csv`` and summarised in a table at the end.
 
-Kernels always run with the interpreter running this module (the project's
-virtual environment), whatever kernelspecs the user has installed elsewhere.
-
-Each notebook carries its own facts in its metadata (``metadata.mtl``: the
-paper's tables and figures it reproduces and the experiments it reads), so
-:func:`list_notebooks` needs no separate registry.
-
-What the notebooks call lives in :mod:`mtl.chapters`.
-
 :func:`external_resources` and :func:`screenshot` check a built book: nothing
 fetched from the network, and pages that render.
 """
 
 from __future__ import annotations
 
-import ast
-import contextlib
 import csv
 import os
 import re
@@ -43,326 +32,19 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
 from mtl.config import PROFILES
-from mtl.errors import ConfigError, MissingDataError, MtlError
-from mtl.paths import project_root
+from mtl.errors import ConfigError, MissingDataError
+from mtl.notebooks import (BOOK_DIR, EXECUTED, PROJECT_DIR, TOC_NAME, NotebookError, NotebookFailed, NotebookInfo,
+                           NotebookRun, check_parameter_names, kernel_environment, list_notebooks, run_notebook,
+                           toc_notebooks)
 
-PROJECT_DIR = project_root()
-BOOK_DIR = PROJECT_DIR / "book"
-NOTEBOOK_DIR = PROJECT_DIR / "notebooks"
 CONFIG_FILE = PROJECT_DIR / "_config.yml"
-TOC_NAME = "_toc.yml"
-EXECUTED = "executed"
-
-PARAMETERS_TAG = "parameters"
-INJECTED_TAG = "injected-parameters"
-VALIDATION_TAG = "validate-parameters"
-"""Tag of the cell, right after the parameters, that checks them through the library."""
 
 Echo = Callable[[str], None]
-
-
-class NotebookError(MtlError):
-    """A notebook or chapter named on the command line does not exist."""
-
-
-class NotebookFailed(NotebookError):
-    """A notebook raised while it was executed, or the book did not build."""
-
-    def __init__(self, message: str, seconds: float = 0.0):
-        super().__init__(message)
-        self.seconds = seconds
-        """Wall time spent before the failure."""
-
-
-# ----------------------------------------------------------------------------
-# what notebooks there are
-# ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class NotebookInfo:
-    """One parameterised notebook of ``notebooks/``."""
-
-    name: str
-    path: Path
-    title: str
-    paper: str
-    """The paper's tables/figures it reproduces (``"Table 1, Fig. 7"``), or ``""``."""
-    experiments: tuple[str, ...]
-    """Names of the :mod:`mtl.experiments` experiments it runs or reads."""
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-    """Parameter names and their default values (from the ``parameters`` cell)."""
-
-
-def toc_notebooks(toc: Path | None = None) -> list[str]:
-    """Names of the notebooks the table of contents renders, in book order."""
-    toc = toc or BOOK_DIR / TOC_NAME
-    names: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            target = node.get("file") or node.get("root")
-            if isinstance(target, str) and target.startswith(f"{EXECUTED}/"):
-                names.append(Path(target).stem)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(yaml.safe_load(toc.read_text(encoding="utf-8")))
-    return names
-
-
-SOURCE_SUFFIX = ".md"
-"""Notebook sources are MyST Markdown notebooks (jupytext); executed copies are ``.ipynb``."""
-
-
-def read_notebook(path: Path) -> Any:
-    """A notebook as an ``nbformat`` node, from its MyST source (``.md``) or an ``.ipynb`` file."""
-    import jupytext
-
-    try:
-        return jupytext.read(path)
-    except Exception as error:  # jupytext raises several types for a malformed source
-        raise NotebookError(f"{path}: not a readable notebook ({type(error).__name__}: {error})") from error
-
-
-def _read_info(path: Path) -> NotebookInfo:
-    nb = read_notebook(path)
-    meta = nb.metadata.get("mtl", {})
-    title = path.stem
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            heading = next((line for line in cell.source.splitlines() if line.startswith("# ")), None)
-            if heading:
-                title = heading[2:].strip()
-                break
-    cell = next((c for c in nb.cells if c.cell_type == "code" and PARAMETERS_TAG in c.metadata.get("tags", [])),
-                None)
-    parameters = _parameter_defaults(cell.source, path) if cell is not None else {}
-    return NotebookInfo(name=path.stem, path=path, title=title, paper=str(meta.get("paper", "")),
-                        experiments=tuple(meta.get("experiments", ())), parameters=parameters)
-
-
-def _parameter_defaults(source: str, path: Path) -> dict[str, Any]:
-    """``name = literal`` assignments of a parameters cell, read without executing it."""
-    defaults: dict[str, Any] = {}
-    for node in ast.parse(source, filename=str(path)).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                defaults[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError as error:
-                raise NotebookError(f"{path}: parameter {node.targets[0].id!r} must have a literal default "
-                                    f"(a number, string, list, None...)") from error
-    return defaults
-
-
-def list_notebooks(notebook_dir: Path | None = None) -> list[NotebookInfo]:
-    """Every notebook of ``notebooks/``: those in the book first (book order), then the rest."""
-    notebook_dir = notebook_dir or NOTEBOOK_DIR
-    paths = {p.stem: p for p in sorted(notebook_dir.glob(f"*{SOURCE_SUFFIX}"))}
-    order = [n for n in toc_notebooks() if n in paths] + [n for n in paths if n not in toc_notebooks()]
-    return [_read_info(paths[name]) for name in order]
-
-
-def _experiment_notebooks() -> dict[str, str]:
-    """Experiment id -> notebook name, from :data:`mtl.experiments.EXPERIMENTS`."""
-    try:
-        from mtl.experiments import EXPERIMENTS
-    except ImportError:
-        return {}
-    return {e.id: Path(e.notebook).stem for e in EXPERIMENTS.values()}
-
-
-def find_notebook(name: str | Path) -> NotebookInfo:
-    """A notebook by name (``visual_transfer``), by experiment it covers, or by path."""
-    candidate = Path(name)
-    if candidate.suffix in (SOURCE_SUFFIX, ".ipynb") and candidate.is_file():
-        return _read_info(candidate.resolve())
-    known = list_notebooks()
-    for info in known:
-        if info.name == str(name):
-            return info
-    covering = [info for info in known if str(name) in info.experiments]
-    if covering:
-        return covering[0]
-    registered = _experiment_notebooks().get(str(name))
-    if registered is not None:
-        for info in known:
-            if info.name == registered:
-                return info
-    choices = sorted({n.name for n in known} | {e for n in known for e in n.experiments}
-                     | set(_experiment_notebooks()))
-    raise NotebookError(f"no notebook or experiment named {str(name)!r}; choose one of: {', '.join(choices)} "
-                        f"(or give the path of a .md or .ipynb notebook); `mtl list` describes them")
-
-
-# ----------------------------------------------------------------------------
-# parameters
-# ----------------------------------------------------------------------------
-def check_parameter_names(info: NotebookInfo, parameters: Mapping[str, Any]) -> None:
-    """Raise :class:`~mtl.errors.ConfigError` for a parameter the notebook does not declare."""
-    unknown = sorted(set(parameters) - set(info.parameters))
-    if unknown:
-        raise ConfigError(f"notebook {info.name!r} has no parameter(s) {', '.join(map(repr, unknown))}; "
-                          f"its parameters are: {', '.join(info.parameters)}")
-
-
-# ----------------------------------------------------------------------------
-# executing one notebook
-# ----------------------------------------------------------------------------
-@dataclass
-class NotebookRun:
-    """How executing one notebook went."""
-
-    name: str
-    status: str
-    """``"ok"``, ``"failed"``, or ``"reused"`` (not executed in this build; its previous copy is rendered)."""
-    seconds: float
-    output: Path | None
-    error: str | None = None
-
-
-def _kernel_manager_class():
-    """A kernel manager that starts ipykernel with *this* interpreter.
-
-    A ``python3`` kernelspec in the user's Jupyter folders may point at another
-    Python that cannot import :mod:`mtl`; bypassing the kernelspec lookup makes
-    the executed notebooks run in the same environment as ``mtl`` itself.
-    """
-    from ipykernel.kernelspec import get_kernel_dict
-    from jupyter_client.kernelspec import KernelSpec
-    from jupyter_client.manager import AsyncKernelManager
-
-    class ThisPythonKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.transport_encryption = "auto"  # CurveZMQ when available: no plain-TCP warning
-
-        @property
-        def kernel_spec(self) -> KernelSpec:
-            return KernelSpec(resource_dir="", **get_kernel_dict())  # argv[0] is sys.executable
-
-    return ThisPythonKernelManager
-
-
-@contextlib.contextmanager
-def _kernel_environment() -> Iterator[None]:
-    """Environment inherited by kernels: no progress bars, no debugger chatter."""
-    changes = {"TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-               "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-               # tqdm.auto warns in kernels without ipywidgets, though its bars are disabled anyway
-               "PYTHONWARNINGS": ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
-                                                        "ignore:IProgress not found"]))}
-    saved = {k: os.environ.get(k) for k in changes}
-    os.environ.update(changes)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _write_ipynb(nb: Any, path: Path) -> None:
-    import nbformat
-
-    nb.metadata.pop("jupytext", None)
-    nbformat.write(nb, path)
-
-
-def _compact_parameter_cells(path: Path) -> None:
-    """Hide the injected-parameters cell's code (a toggle) and drop the defaults cell from the rendering."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        tags = cell.metadata.setdefault("tags", [])
-        if INJECTED_TAG in tags and "hide-input" not in tags:
-            tags.append("hide-input")
-        elif PARAMETERS_TAG in tags and "remove-cell" not in tags:
-            tags.append("remove-cell")
-    nbformat.write(nb, path)
-
-
-def _describe_failure(name: str, exc: Exception, nb_path: Path, failed_copy: Path) -> str:
-    from papermill.exceptions import PapermillExecutionError
-
-    if not isinstance(exc, PapermillExecutionError):
-        return f"notebook {name!r} could not be executed: {type(exc).__name__}: {exc}"
-    import nbformat
-
-    where = f"cell [{exc.exec_count}]"
-    with contextlib.suppress(Exception):
-        source_cells = read_notebook(nb_path).cells
-        for cell in source_cells:
-            if cell.cell_type == "code" and cell.source == exc.source:
-                if VALIDATION_TAG in cell.metadata.get("tags", []):
-                    where = "the parameter check (the cell after the parameters)"
-                break
-    return (f"notebook {name!r} failed at {where}: {exc.ename}: {exc.evalue}\n"
-            f"    executed copy with the traceback: {failed_copy}")
-
-
-def run_notebook(name: str | Path, output: Path | None = None, parameters: Mapping[str, Any] | None = None,
-                 *, cwd: Path | None = None, log_output: bool = False) -> NotebookRun:
-    """Execute one notebook with papermill; raise :class:`NotebookFailed` if a cell raises.
-
-    Parameters
-    ----------
-    name:
-        A notebook name, an experiment it covers, or the path of a notebook
-        (MyST ``.md`` source or ``.ipynb``).
-    output:
-        Where the executed copy goes (default ``book/executed/<name>.ipynb``). It
-        appears only when the notebook succeeded; a failed run is kept as
-        ``<stem>.failed.ipynb`` beside it.
-    parameters:
-        Values for the notebook's ``parameters`` cell; names it does not declare
-        are an error.
-    cwd:
-        Working directory of the kernel (default: the project folder).
-    log_output:
-        Stream the notebook's outputs to the terminal as it runs.
-    """
-    import papermill
-
-    info = find_notebook(name)
-    parameters = dict(parameters or {})
-    check_parameter_names(info, parameters)
-    output = Path(output) if output else BOOK_DIR / EXECUTED / f"{info.name}.ipynb"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    running = output.with_name(f".{output.stem}.running.ipynb")
-    failed = output.with_name(f"{output.stem}.failed.ipynb")
-    source = output.with_name(f".{output.stem}.source.ipynb")
-    _write_ipynb(read_notebook(info.path), source)  # papermill reads .ipynb only
-    started = time.perf_counter()
-    try:
-        with _kernel_environment():
-            papermill.execute_notebook(str(source), str(running), parameters=parameters,
-                                       cwd=str(cwd or PROJECT_DIR), progress_bar=False, log_output=log_output,
-                                       kernel_manager_class=_kernel_manager_class(),
-                                       shutdown_kernel="immediate")  # every output is saved by then
-    except Exception as exc:  # papermill raises after saving the failed copy
-        if running.exists():
-            os.replace(running, failed)
-        raise NotebookFailed(_describe_failure(info.name, exc, info.path, failed),
-                             time.perf_counter() - started) from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            source.unlink()
-    seconds = time.perf_counter() - started
-    _compact_parameter_cells(running)
-    os.replace(running, output)
-    with contextlib.suppress(FileNotFoundError):
-        failed.unlink()
-    return NotebookRun(info.name, "ok", seconds, output)
 
 
 # ----------------------------------------------------------------------------
@@ -472,6 +154,33 @@ def _jupyter_book(source: Path, toc: Path, output_dir: Path, echo: Echo, strict:
         echo(_ANSI.sub("", result.stderr.strip()))
 
 
+def _execute(chapters: Sequence[str], to_run: Sequence[str], available: Mapping[str, NotebookInfo],
+             executed_dir: Path, common: Mapping[str, Any], profile: str,
+             echo: Echo) -> tuple[list[NotebookRun], list[str]]:
+    """Execute ``to_run`` (in book order) into ``executed_dir``; the runs of every chapter, and the failures."""
+    runs: list[NotebookRun] = []
+    failures: list[str] = []
+    for name in chapters:
+        output = executed_dir / f"{name}.ipynb"
+        if name not in to_run:
+            if output.exists():
+                runs.append(NotebookRun(name, "reused", 0.0, output))
+            continue
+        if name not in available:
+            failures.append(f"notebook {name!r} is in the table of contents but notebooks/{name}.md does not exist")
+            continue
+        own = {k: v for k, v in common.items() if k in available[name].parameters}
+        echo(f">> {name}: executing at profile {profile!r}")
+        try:
+            run = run_notebook(name, output, own)
+        except NotebookFailed as exc:
+            run = NotebookRun(name, "failed", exc.seconds, None, str(exc))
+            failures.append(str(exc))
+        runs.append(run)
+        echo(f"   {run.status} in {run.seconds:.1f} s")
+    return runs, failures
+
+
 def build_book(profile: str = "default", *, only: Sequence[str] | None = None, skip_execution: bool = False,
                output_dir: Path | None = None, parameters: Mapping[str, Any] | None = None,
                data_root: Path | None = None, echo: Echo = print) -> BookReport:
@@ -495,7 +204,8 @@ def build_book(profile: str = "default", *, only: Sequence[str] | None = None, s
     parameters:
         Further parameters for every notebook that declares them (e.g. ``seeds``).
     data_root:
-        Folder of the real corpora passed to the notebooks (default: ``MTL_DATA_ROOT`` when set).
+        Folder of the real corpora, given to the notebooks as ``MTL_DATA_ROOT``
+        (default: the environment's ``MTL_DATA_ROOT``, else ``<project>/data``).
     """
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
@@ -513,40 +223,20 @@ def build_book(profile: str = "default", *, only: Sequence[str] | None = None, s
     executed_dir = source / EXECUTED
     executed_dir.mkdir(parents=True, exist_ok=True)
     available = {info.name: info for info in list_notebooks()}
-    declared = {name for info in available.values() for name in info.parameters}
-    undeclared = sorted(set(parameters or {}) - declared)
-    if undeclared:
-        raise ConfigError(f"no notebook has parameter(s) {', '.join(map(repr, undeclared))}; "
-                          f"the notebooks' parameters are: {', '.join(sorted(declared))}")
+    parameters = check_parameter_names(list(available.values()), parameters or {})
     to_run = [] if skip_execution else [n for n in chapters if (not only or n in only)]
 
-    common: dict[str, Any] = {"profile": profile}
-    if data_root is not None or os.environ.get("MTL_DATA_ROOT"):
-        from mtl.paths import data_root as default_data_root
-
-        common["data_root"] = str(Path(data_root).resolve() if data_root else default_data_root())
-    common.update(parameters or {})
-
-    runs: list[NotebookRun] = []
-    failures: list[str] = []
-    for name in chapters:
-        output = executed_dir / f"{name}.ipynb"
-        if name not in to_run:
-            if output.exists():
-                runs.append(NotebookRun(name, "reused", 0.0, output))
-            continue
-        if name not in available:
-            failures.append(f"notebook {name!r} is in the table of contents but notebooks/{name}.md does not exist")
-            continue
-        own = {k: v for k, v in common.items() if k in available[name].parameters}
-        echo(f">> {name}: executing at profile {profile!r}")
-        try:
-            run = run_notebook(name, output, own)
-        except NotebookFailed as exc:
-            run = NotebookRun(name, "failed", exc.seconds, None, str(exc))
-            failures.append(str(exc))
-        runs.append(run)
-        echo(f"   {run.status} in {run.seconds:.1f} s")
+    common: dict[str, Any] = {"profile": profile, **parameters}
+    # The data root reaches the kernels as MTL_DATA_ROOT, not as a parameter: the pages then show
+    # `$MTL_DATA_ROOT`, never a folder of the machine that built them.
+    environment = {}
+    if data_root is not None:
+        if not Path(data_root).expanduser().is_dir():
+            raise MissingDataError(f"data root {str(data_root)!r} does not exist; give the folder that holds the "
+                                   "real corpora (emodb/, ravdess-speech-16k/, ...)")
+        environment["MTL_DATA_ROOT"] = str(Path(data_root).expanduser().resolve())
+    with kernel_environment(**environment):
+        runs, failures = _execute(chapters, to_run, available, executed_dir, common, profile, echo)
     executed_now = [r for r in runs if r.status in ("ok", "failed")]
     if executed_now:
         _log_timings(executed_dir, profile, executed_now)

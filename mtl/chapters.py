@@ -8,12 +8,13 @@
 * :func:`compare_with_paper` -- the paper's numbers beside the reproduced ones;
 * :func:`committed_real_records` -- the real-data records committed under
   ``results/real`` (or a plain statement that there are none);
-* :func:`corpus_tables`, :func:`corpus_overview`, :func:`class_distribution_figure`,
-  :func:`logmel_examples`, :func:`face_crop_examples`, :func:`face_fallback_example`
-  -- the data chapter.
+* :func:`corpus_tables`, :func:`corpus_overview` -- the data chapter's corpora;
+* :func:`shown_path` -- a path as the book shows it (``$MTL_DATA_ROOT/...``,
+  relative to the project), never a folder of the machine that built it.
 
-Building the book from the notebooks is :mod:`mtl.book`'s work; the ablation
-chapter's views are :class:`mtl.ablation.AblationPlan`'s.
+The figures the chapters draw are in :mod:`mtl.plots`; executing a notebook is
+:mod:`mtl.notebooks`' work and building the book :mod:`mtl.book`'s; the
+ablation chapter's views are :class:`mtl.ablation.AblationPlan`'s.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class NotebookPlan:
         """The run's settings as a two-column DataFrame (what, value)."""
         import pandas as pd
 
-        from mtl.config import PAPER
+        from mtl.config import PAPER, PAPER_SYMBOLS
 
         config = self.config
         rows: list[tuple[str, str]] = []
@@ -94,8 +95,8 @@ class NotebookPlan:
             rows.append(("modality", self.modality))
         if self.data_kinds:
             rows.append(("data", "; ".join(f"{c}: {k}" for c, k in self.data_kinds.items())))
-        shown = _shown_path(self.data_root)
-        where = f"{shown}/ in the project" if not Path(shown).is_absolute() else shown
+        shown = shown_path(self.data_root)
+        where = shown if shown.startswith(("$", "…")) else f"{shown}/ in the project"
         rows.append(("data root", where + ("" if self.data_root.is_dir() else " (absent)")))
         classes = sorted({", ".join(c.classes) for c in self.cells})
         if classes:
@@ -105,10 +106,10 @@ class NotebookPlan:
             folds_run = sorted({c.fold for c in self.cells})
             rows.append(("folds", f"{config.folds}-fold; folds run: {', '.join(map(str, folds_run)) or '-'}"))
         rows.append(("seeds", ", ".join(map(str, self.seeds))))
-        for label, name in (("S (population)", "population"), ("G (generations)", "generations"),
-                            ("T (SGD steps per pathway)", "steps_per_pathway"), ("lr", "lr"),
-                            ("batch", "batch_size")):
+        symbols = {field: symbol for symbol, field in PAPER_SYMBOLS.items()}
+        for name in ("population", "generations", "steps_per_pathway", "lr", "batch_size"):
             value, paper = getattr(config, name), getattr(PAPER, name)
+            label = f"{name} ({symbols[name]})" if name in symbols else name
             if name == "steps_per_pathway":
                 value = value if value is not None else f"one pass over the training set ({config.training_budget})"
                 paper = "one pass over the training set (one_pass)"
@@ -139,8 +140,9 @@ def plan_notebook(experiment: str | None = None, *, data_root: str | Path | None
                   corpora: Sequence[str] | str | None = None, modality: str | None = None,
                   classes: Sequence[str] | str | None = None, data: str | None = None,
                   profile: str = "default", seeds: Sequence[int] | int | None = None, folds: int | None = None,
-                  protocol: str | Sequence[str] | None = None, S: int | None = None, G: int | None = None,
-                  T: int | None = None, lr: float | None = None, batch: int | None = None) -> NotebookPlan:
+                  protocol: str | Sequence[str] | None = None, population: int | None = None,
+                  generations: int | None = None, steps_per_pathway: int | None = None, lr: float | None = None,
+                  batch_size: int | None = None) -> NotebookPlan:
     """Check a notebook's parameters and resolve them into a :class:`NotebookPlan`.
 
     Every parameter may be ``None``, meaning the profile's (or the experiment's)
@@ -174,9 +176,10 @@ def plan_notebook(experiment: str | None = None, *, data_root: str | Path | None
     seeds, folds, protocol:
         Seeds (an int or a list), k of k-fold, protocol(s) (``paper``,
         ``utterance``, ``speaker``).
-    S, G, T, lr, batch:
-        Population, generations, SGD steps per pathway (None: one pass over
-        the training set), learning rate, mini-batch size.
+    population, generations, steps_per_pathway, lr, batch_size:
+        The :class:`~mtl.config.Config` fields of those names: pathways in the
+        population (the paper's S), tournaments (G), SGD steps per pathway (T;
+        None: one pass over the training set), learning rate, mini-batch size.
     """
     from mtl import experiments as ex
     from mtl.config import get_profile
@@ -190,12 +193,13 @@ def plan_notebook(experiment: str | None = None, *, data_root: str | Path | None
         os.environ["MTL_DATA_ROOT"] = str(root)
     from mtl.paths import data_root as current_data_root
 
-    overrides = {name: value for name, value in (("population", S), ("generations", G), ("steps_per_pathway", T),
-                                                 ("lr", lr), ("batch_size", batch), ("folds", folds))
+    overrides = {name: value for name, value in (("population", population), ("generations", generations),
+                                                 ("steps_per_pathway", steps_per_pathway), ("lr", lr),
+                                                 ("batch_size", batch_size), ("folds", folds))
                  if value is not None}
     config = get_profile(profile, **overrides)
     if seeds is None:
-        seeds = tuple(getattr(config, "seeds", None) or (config.seed,))
+        seeds = (config.seed,)
     seeds = (seeds,) if isinstance(seeds, int) else tuple(seeds)
     if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
         raise ConfigError(f"seeds must be one non-negative integer or a list of them, got {seeds!r}")
@@ -276,9 +280,12 @@ class RealRecords:
     def empty(self) -> bool:
         return self.frame is None or self.frame.empty
 
+    def __repr__(self) -> str:
+        return f"RealRecords({shown_path(self.folder)!r}: {0 if self.empty else len(self.frame)} records)"
+
     def _repr_markdown_(self) -> str:
         if self.empty:
-            return (f"**No real-data records are committed yet** (looked in `{_shown_path(self.folder)}`), so "
+            return (f"**No real-data records are committed yet** (looked in `{shown_path(self.folder)}`), so "
                     "this chapter shows no numbers. To add some, run the `real_recordings` experiment with "
                     "`MTL_DATA_ROOT` pointing at the real corpora, e.g. "
                     "`mtl.experiments.run_experiment(\"real_recordings\", config=mtl.get_profile(\"paper\"))`, "
@@ -292,7 +299,7 @@ class RealRecords:
                   .reset_index())
         copies = "\n".join(f"* {copy}" for copy in sorted(frame["corpus_copy"].dropna().unique()))
         return (f"**{len(frame)} committed record(s)** of runs on real recordings, from "
-                f"`{_shown_path(self.folder)}`:\n\n{to_markdown(groups)}\n\nTarget data:\n\n{copies}\n")
+                f"`{shown_path(self.folder)}`:\n\n{to_markdown(groups)}\n\nTarget data:\n\n{copies}\n")
 
     def comparison(self, table: str = "table4") -> Any:
         """The paper's numbers beside these records' (mean ± sd), or a note that there are none."""
@@ -319,12 +326,47 @@ class RealRecords:
                                title="Real recordings: held-out accuracy of the best pathway")
 
 
-def _shown_path(path: Path) -> str:
-    """``path`` relative to the project when inside it (no machine-specific prefix in the book)."""
-    try:
-        return Path(path).resolve().relative_to(project_root()).as_posix()
-    except ValueError:
-        return str(path)
+_SHOWN_ROOTS = (("$MTL_DATA_ROOT", "MTL_DATA_ROOT"), ("$MTL_CACHE_DIR", "MTL_CACHE_DIR"),
+                ("$MTL_RESULTS_DIR", "MTL_RESULTS_DIR"))
+
+
+def _shown_roots() -> list[tuple[str, Path]]:
+    """(label, folder) of the project ("") and of every folder set by an ``MTL_*`` variable, deepest first."""
+    roots = [("", project_root())] + [(label, Path(os.environ[name]).expanduser().resolve())
+                                      for label, name in _SHOWN_ROOTS if os.environ.get(name)]
+    return sorted(roots, key=lambda item: len(item[1].parts), reverse=True)
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` as the book shows it, with no folder of the machine that built the book.
+
+    Under a folder set by ``MTL_DATA_ROOT``, ``MTL_CACHE_DIR`` or
+    ``MTL_RESULTS_DIR`` it is written from that variable
+    (``$MTL_DATA_ROOT/emodb``); inside the project, relative to it
+    (``results/real``); elsewhere, its last two parts after ``…/``.
+    The deepest of these folders that holds ``path`` wins.
+    """
+    path = Path(path).expanduser().resolve()
+    for label, root in _shown_roots():
+        if path == root or root in path.parents:
+            relative = path.relative_to(root).as_posix()
+            if not label:
+                return relative
+            return label if relative == "." else f"{label}/{relative}"
+    return "…/" + "/".join(path.parts[-2:])
+
+
+def shown_paths_in(text: str) -> str:
+    """``text`` (a log line, a warning, a table) with every folder of :func:`shown_path` written as it does.
+
+    ``/home/me/mtl/.cache/x`` becomes ``.cache/x`` (inside the project) or
+    ``$MTL_CACHE_DIR/x``; :mod:`mtl.notebooks` passes every output of an executed
+    notebook through this before the book renders it.
+    """
+    for label, root in _shown_roots():
+        pattern = re.compile(re.escape(str(root)) + r"(/|(?![\w.-]))")
+        text = pattern.sub(lambda m: (f"{label}/" if label else "") if m.group(1) else (label or "."), text)
+    return text
 
 
 def committed_real_records(records_dir: str | Path | None = None,
@@ -434,7 +476,7 @@ def compare_with_paper(summary: Any, table: str, digits: int = 2) -> Comparison:
 
 
 # ----------------------------------------------------------------------------
-# the data chapter: corpora, class distributions, log-Mel images
+# the data chapter: the corpora
 # ----------------------------------------------------------------------------
 def corpus_tables(plan: NotebookPlan) -> dict[tuple[str, str], Any]:
     """The table of every (corpus, modality) of ``plan.corpora``: the real copy or the synthetic one.
@@ -469,157 +511,3 @@ def corpus_overview(tables: Mapping[tuple[str, str], Any]) -> Any:
                      "classes": ", ".join(sorted(table["emotion"].unique())),
                      "skipped": len(table.attrs.get("skipped", []))})
     return pd.DataFrame(rows)
-
-
-def class_distribution_figure(tables: Mapping[tuple[str, str], Any]) -> Any:
-    """Files per emotion of each corpus (one panel per corpus and modality), in the paper's class order."""
-    from matplotlib.figure import Figure
-
-    from mtl.corpora.labels import paper_order
-    from mtl.experiments import CORPORA
-
-    n = len(tables)
-    columns = min(n, 3)
-    rows = -(-n // columns)
-    fig = Figure(figsize=(3.3 * columns, 2.9 * rows), layout="constrained")
-    axes = fig.subplots(rows, columns, squeeze=False)
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    for ax, ((name, modality), table) in zip(axes.flat, tables.items()):
-        counts = table["emotion"].value_counts()
-        order = paper_order(counts.index)
-        ax.barh(range(len(order)), [counts[c] for c in order], color="tab:blue")
-        ax.set_yticks(range(len(order)), order)
-        ax.invert_yaxis()
-        ax.set_xlabel("files")
-        ax.set_title(f"{CORPORA[name].title}, {modality}\n({table.attrs.get('kind', '?')})", fontsize=9)
-        ax.grid(axis="x", alpha=0.3)
-    fig.suptitle("Recordings per emotion")
-    return fig
-
-
-def logmel_examples(tables: Mapping[tuple[str, str], Any], config: Any, corpus: str = "emodb",
-                    emotions: Sequence[str] = ("anger", "sadness", "neutral"), seed: int = 0) -> Any:
-    """The 3-channel log-Mel image (static, delta, delta-delta) of one segment per emotion of ``corpus``.
-
-    One utterance per emotion is drawn at random (``seed``) from the corpus's
-    audio table; its middle segment is shown. Rows are emotions, columns
-    channels; the title says whether the recordings are real or synthetic.
-    """
-    from matplotlib.figure import Figure
-    import numpy as np
-
-    from mtl.experiments import CORPORA
-    from mtl.features.audio import utterance_segments
-
-    if (corpus, "audio") not in tables:
-        raise ConfigError(f"{corpus} (audio) is not among this run's corpora: "
-                          f"{', '.join(f'{n} ({m})' for n, m in tables)}")
-    table = tables[(corpus, "audio")]
-    kind = table.attrs.get("kind", "?")
-    rng = np.random.default_rng(seed)
-    emotions = [e for e in emotions if (table["emotion"] == e).any()]
-    if not emotions:
-        raise ConfigError("none of the requested emotions is in the table")
-    fig = Figure(figsize=(8.4, 2.5 * len(emotions)), layout="constrained")
-    axes = fig.subplots(len(emotions), 3, squeeze=False)
-    for row, emotion in zip(axes, emotions):
-        candidates = table[table["emotion"] == emotion]
-        path = candidates["path"].iloc[int(rng.integers(len(candidates)))]
-        segments = utterance_segments(path, config)
-        image = segments[len(segments) // 2]
-        for ax, channel, name in zip(row, range(3), ("static (dB)", "delta", "delta-delta")):
-            shown = ax.imshow(image[..., channel], origin="lower", aspect="auto",
-                              cmap="magma" if channel == 0 else "coolwarm")
-            fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
-            ax.set_title(f"{emotion}: {name}", fontsize=9)
-            ax.set_xlabel("frame (10 ms)")
-            ax.set_ylabel("Mel band")
-        row[0].text(0.0, -0.38, Path(path).name, transform=row[0].transAxes, fontsize=7, color="0.4")
-    what = ("real recordings" if kind == "real" else
-            "synthetic speech: the real corpus is not under the data root")
-    fig.suptitle(f"{CORPORA[corpus].title} ({what}): the middle 655 ms segment of one utterance per emotion")
-    return fig
-
-
-def face_crop_examples(tables: Mapping[tuple[str, str], Any], config: Any, seed: int = 0) -> Any:
-    """One 64 x 64 face crop per emotion (the last kept frame of a random clip) for every video corpus.
-
-    Rows are corpora, columns emotions in the paper's order; crops come from
-    :func:`mtl.features.faces.clip_face_crops` exactly as the experiments see them.
-    """
-    from matplotlib.figure import Figure
-    import numpy as np
-
-    from mtl.corpora.labels import paper_order
-    from mtl.experiments import CORPORA
-    from mtl.features.faces import clip_face_crops
-
-    videos = {name: table for (name, modality), table in tables.items() if modality == "video"}
-    if not videos:
-        raise ConfigError("no video corpus among the tables (eNTERFACE and SAVEE have video)")
-    emotions = paper_order({e for table in videos.values() for e in table["emotion"].unique()})
-    rng = np.random.default_rng(seed)
-    fig = Figure(figsize=(1.45 * len(emotions) + 0.6, 1.75 * len(videos)), layout="constrained")
-    axes = fig.subplots(len(videos), len(emotions), squeeze=False)
-    for r, (row, (name, table)) in enumerate(zip(axes, videos.items())):
-        for ax, emotion in zip(row, emotions):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            clips = table[table["emotion"] == emotion]
-            if clips.empty:
-                ax.set_facecolor("0.93")
-            else:
-                crops, _, _ = clip_face_crops(clips["path"].iloc[int(rng.integers(len(clips)))], config)
-                ax.imshow(crops[-1])
-            if r == 0:
-                ax.set_title(emotion, fontsize=9)
-        row[0].set_ylabel(f"{CORPORA[name].title}\n({table.attrs.get('kind', '?')})", fontsize=9)
-    fig.suptitle("Face crops (64 × 64) per emotion, at the apex of a clip")
-    return fig
-
-
-def face_fallback_example(config: Any, seed: int = 0, n_frames: int = 10,
-                          featureless: Sequence[int] = (0, 1, 5, 6)) -> tuple[Any, Any]:
-    """The detector's fallback (§3.1) on a synthetic clip whose ``featureless`` frames show no face.
-
-    A synthetic person moves towards a happy expression over ``n_frames``
-    frames; the frames listed in ``featureless`` are replaced by the same head
-    drawn without eyes, brows, nose or mouth, which the detector (almost
-    always) rejects. :func:`mtl.features.faces.face_track` then backfills the
-    frames before the first detection from it and carries the last box
-    forward over later misses. Returns the figure (frames with their boxes,
-    and the crops) and the per-frame table.
-    """
-    from matplotlib.figure import Figure
-    import numpy as np
-    from matplotlib.patches import Rectangle
-
-    from mtl.features.faces import face_track, score_threshold
-    from mtl.synthetic.faces import random_identity, render_blank_face, render_clip
-
-    rng = np.random.default_rng(seed)
-    identity = random_identity(rng)
-    frames, _, _ = render_clip(identity, "happiness", n_frames, rng)
-    for index in featureless:
-        if 0 <= index < n_frames:
-            frames[index] = render_blank_face(identity, rng, size=frames.shape[1:3])
-    crops, info = face_track(frames, size=config.face_size, min_score=score_threshold(config))
-    colours = {"detected": "tab:green", "carried": "tab:orange", "backfilled": "tab:purple"}
-    fig = Figure(figsize=(1.35 * n_frames, 3.1), layout="constrained")
-    axes = fig.subplots(2, n_frames, squeeze=False)
-    for k, row in info.iterrows():
-        top, bottom = axes[0, k], axes[1, k]
-        top.imshow(frames[k])
-        colour = colours[row["status"]]
-        top.add_patch(Rectangle((row["x"], row["y"]), row["width"], row["height"], fill=False, edgecolor=colour,
-                                linewidth=1.6, linestyle="-" if row["status"] == "detected" else "--"))
-        top.set_title(f"frame {row['frame']}\n{row['status']}", fontsize=8, color=colour)
-        bottom.imshow(crops[k])
-        for ax in (top, bottom):
-            ax.set_xticks([])
-            ax.set_yticks([])
-    axes[0, 0].set_ylabel("frame + box", fontsize=8)
-    axes[1, 0].set_ylabel("crop", fontsize=8)
-    fig.suptitle("Face detection with the paper's fallback: frames without a face reuse the last detected box")
-    return fig, info

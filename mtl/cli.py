@@ -2,12 +2,15 @@
 
 ::
 
-    mtl list                                    experiments and notebooks, with the paper's tables/figures
-    mtl run table1_visual_transfer -p G 20      one notebook (by name or experiment) with parameters
-    mtl book --profile smoke                    execute every notebook, then build _build/html
+    mtl list                                          experiments and notebooks, the paper's tables/figures
+    mtl run table1_visual_transfer -p generations 20  one notebook (by name or experiment) with parameters
+    mtl book --profile smoke                          execute every notebook, then build _build/html
 
-Parameter values are read as YAML: ``-p seeds "[0, 1, 2]"``,
-``-p corpora "[enterface->savee]"``, ``-p lr 0.01``, ``-p T None``.
+Parameters are named by their :class:`~mtl.config.Config` fields
+(``generations``), beside a notebook's own (``seeds``, ``corpora`` ...); the
+paper's symbols (:data:`mtl.config.PAPER_SYMBOLS`: ``-p G 20``) are aliases.
+Values are read as YAML: ``-p seeds "[0, 1, 2]"``,
+``-p corpora "[enterface->savee]"``, ``-p lr 0.01``, ``-p steps_per_pathway None``.
 Exit status: 0 on success, 1 when a notebook or the build fails, 2 for a bad
 command line (unknown name, unknown parameter, bad value).
 """
@@ -37,7 +40,7 @@ def _parameters(pairs: Sequence[Sequence[str]] | None) -> dict[str, Any]:
 # commands
 # ----------------------------------------------------------------------------
 def _list(args: argparse.Namespace) -> int:
-    from mtl.book import list_notebooks
+    from mtl.notebooks import list_notebooks
 
     notebooks = list_notebooks()
     try:
@@ -62,7 +65,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mtl.book import PROJECT_DIR, find_notebook, run_notebook
+    from mtl.notebooks import PROJECT_DIR, find_notebook, run_notebook
 
     info = find_notebook(args.name)
     parameters = _parameters(args.parameter)
@@ -97,9 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="the experiments and notebooks, with the paper's tables/figures")
     listing.set_defaults(handler=_list)
 
-    param_help = "a notebook parameter and its value (YAML: 3, 0.02, [0, 1], None); repeatable"
+    param_help = ("a notebook parameter (a Config field such as generations, or its symbol G) and its value "
+                  "(YAML: 3, 0.02, [0, 1], None); repeatable")
     run = commands.add_parser("run", help="execute one notebook with papermill, with parameters")
-    run.add_argument("name", help="notebook name, experiment id, or path of an .ipynb file")
+    run.add_argument("name", help="notebook name, experiment id, or path of a .md or .ipynb notebook")
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), help=param_help)
     run.add_argument("--profile", choices=PROFILES, help="configuration profile (default: the notebook's)")
     run.add_argument("--output", help="executed notebook to write (default: _build/notebooks/<name>.ipynb)")
@@ -127,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mtl`` console script; returns the exit status."""
-    from mtl.book import NotebookFailed
+    from mtl.notebooks import NotebookFailed
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
-from mtl.book import (BookReport, EXECUTED, NotebookFailed, _filtered_toc, build_book, chromium_executable,
-                      external_resources, screenshot, toc_notebooks)
+from mtl.book import BookReport, _filtered_toc, build_book, chromium_executable, external_resources, screenshot
+from mtl.notebooks import EXECUTED, NotebookFailed, toc_notebooks
 
 pytestmark = pytest.mark.book
 
@@ -96,6 +97,34 @@ def test_real_recordings_chapter_never_invents_numbers(book):
     assert "No real-data records are committed yet" in text or "committed record(s)" in text
 
 
+def test_shared_text_is_rendered_where_it_is_included(book):
+    shared = Path(__file__).resolve().parents[1] / "book" / "_shared"
+    for name in ("table1_visual_transfer", "convergence"):
+        text = " ".join(re.sub(r"<[^>]+>", " ", _main_content(_page(book, name))).split())
+        for passage in ("synthetic-data.md", "cached-cells.md"):
+            words = " ".join(re.sub(r"[`*]", "", (shared / passage).read_text()).split()[:12])
+            assert words in text, f"{name}: {passage} is not rendered"
+        assert "{include}" not in text
+
+
+def test_no_path_of_the_building_machine_is_rendered(book, tmp_path_factory):
+    # Data roots, caches and records appear as $MTL_DATA_ROOT, $MTL_CACHE_DIR or relative to the project.
+    import os
+    import sys
+
+    from mtl.paths import cache_dir, data_root, project_root, results_dir
+
+    machine = {str(p) for p in (project_root(), data_root(), cache_dir(), results_dir(), Path(sys.prefix),
+                                tmp_path_factory.getbasetemp(), Path(os.path.expanduser("~")))
+               if len(p.parts) > 1}
+    built = [page for page in book.html_dir.rglob("*") if page.suffix in (".html", ".ipynb", ".md", ".txt")]
+    assert any(page.suffix == ".ipynb" for page in built)  # the pages' sources (_sources/) are checked too
+    for page in built:
+        text = page.read_text(encoding="utf-8", errors="replace")
+        found = sorted(path for path in machine if path in text)
+        assert not found, f"{page.relative_to(book.html_dir)} shows {found}"
+
+
 def test_book_reads_offline(book):
     assert external_resources(book.html_dir) == []
     assert (book.html_dir / "_static" / "mathjax" / "tex-chtml.js").is_file()
@@ -108,6 +137,39 @@ def test_timings_are_logged_per_notebook(book):
     logged = {line.split(",")[2] for line in log[1:]}
     assert set(toc_notebooks()) <= logged
     assert "jupyter-book build" in book.table() and "total" in book.table()
+
+
+def test_an_edited_chapter_source_is_what_the_book_shows(tmp_path):
+    """A teacher edits a chapter's prose and a parameter default in notebooks/<name>.md of a clone,
+    builds that chapter alone, and finds both on the page (the cheapest chapter: it reads records)."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    tracked = subprocess.run(["git", "ls-files", "-z", "mtl", "notebooks", "book", "_config.yml", "pyproject.toml",
+                              "results/real/real_recordings"], cwd=root, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip(f"not a git checkout: {tracked.stderr.strip()}")
+    clone = tmp_path / "clone"
+    for name in filter(None, tracked.stdout.split("\0")):
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / name, clone / name)
+    source = clone / "notebooks" / "real_recordings.md"
+    text = source.read_text(encoding="utf-8")
+    prose = "A sentence a teacher added, in plain sight."
+    text = text.replace("\n# Reproduction on real recordings\n", f"\n# Reproduction on real recordings\n\n{prose}\n", 1)
+    text = text.replace("records_dir = None", 'records_dir = "results/real/real_recordings"', 1)
+    source.write_text(text, encoding="utf-8")
+
+    result = subprocess.run([sys.executable, "-m", "mtl.cli", "book", "--profile", "smoke", "--only",
+                             "real_recordings", "--output-dir", str(tmp_path / "out")], cwd=clone,
+                            env={**os.environ, "PYTHONPATH": str(clone)}, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = " ".join(re.sub(r"<[^>]+>", " ", (tmp_path / "out" / "_build" / "html" / EXECUTED /
+                                             "real_recordings.html").read_text(encoding="utf-8")).split())
+    assert prose in page
+    assert "from results/real/real_recordings :" in page  # the new default is the folder the chapter read
 
 
 def test_a_failing_notebook_fails_the_build_naming_it(tmp_path):
@@ -136,12 +198,19 @@ def test_external_resources_finds_what_a_browser_would_fetch(tmp_path):
     assert not any("example.org/paper" in url or "local.js" in url for _, url in found)
 
 
+def _rerun_section(heading: str) -> str:
+    """The text of one section (``## heading`` or ``### heading``) of book/rerun.md."""
+    text = (Path(__file__).resolve().parents[1] / "book" / "rerun.md").read_text(encoding="utf-8")
+    match = re.search(rf"^#+ {re.escape(heading)}\n(.*?)(?=^#+ |\Z)", text, re.M | re.S)
+    assert match, f"book/rerun.md has no section {heading!r}"
+    return match.group(1)
+
+
 def test_rerun_chapter_profile_table_matches_the_profiles():
     from mtl.config import PROFILES, get_profile
 
-    text = (Path(__file__).resolve().parents[1] / "book" / "rerun.md").read_text()
     rows = {m.group(1): [c.strip() for c in m.group(2).split("|")]
-            for m in re.finditer(r"^\| `(\w+)` +\|[^|]*\|(.*)\|\s*$", text, re.M)}
+            for m in re.finditer(r"^\| `(\w+)` +\|[^|]*\|(.*)\|\s*$", _rerun_section("Profiles"), re.M)}
     assert set(rows) == set(PROFILES)
     for name, (population, generations, steps, folds, frames) in rows.items():
         config = get_profile(name)
@@ -149,6 +218,17 @@ def test_rerun_chapter_profile_table_matches_the_profiles():
         assert steps == (str(config.steps_per_pathway) if config.steps_per_pathway else "one pass over the data")
         assert int(folds) == config.folds, name
         assert frames == ("every one" if config.frame_step == 1 else f"every {config.frame_step}th"), name
+
+
+def test_rerun_chapter_alias_table_is_mtl_config_parameter_names():
+    from mtl.config import parameter_names
+
+    rows = [[cell.strip().strip("`") for cell in m.group(1).split("|")]
+            for m in re.finditer(r"^\| (`\w`.*)\|\s*$", _rerun_section("The paper's symbols are aliases"), re.M)]
+    expected = [[row["symbol"], row["Config field"],
+                 "one pass over the training set" if row["paper"] is None else str(row["paper"])]
+                for row in parameter_names().to_dict("records")]
+    assert rows == expected
 
 
 def test_filtered_toc_leaves_out_chapters_without_executed_copies(tmp_path):

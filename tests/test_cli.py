@@ -8,8 +8,9 @@ import sys
 import nbformat
 import pytest
 
-from mtl.book import toc_notebooks
+from mtl.book import build_book
 from mtl.config import parse_value
+from mtl.notebooks import NotebookFailed, toc_notebooks
 from mtl.cli import EXIT_USAGE, build_parser, main
 
 
@@ -37,11 +38,61 @@ def test_unknown_notebook_is_a_usage_error_listing_the_choices(capsys):
 
 
 def test_unknown_parameter_is_refused_before_running(capsys, tmp_path):
-    assert main(["run", "table1_visual_transfer", "-p", "generations", "3", "--output", str(tmp_path / "x.ipynb")]) \
+    assert main(["run", "table1_visual_transfer", "-p", "nope", "3", "--output", str(tmp_path / "x.ipynb")]) \
         == EXIT_USAGE
     err = capsys.readouterr().err
-    assert "has no parameter(s) 'generations'" in err and "its parameters are" in err
+    assert "has no parameter(s) 'nope'" in err and "the parameters are" in err and "generations" in err
     assert not (tmp_path / "x.ipynb").exists()
+
+
+@pytest.fixture
+def executed(monkeypatch):
+    """Stand-in for papermill: records the parameters each run would inject, executes nothing."""
+    import papermill
+
+    calls = []
+
+    def execute_notebook(source, output, parameters, **_):
+        calls.append(parameters)
+        nbformat.write(nbformat.read(source, as_version=4), output)
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
+    return calls
+
+
+@pytest.mark.parametrize("name", ["G", "generations"])
+def test_a_paper_symbol_and_its_config_field_name_set_the_same_parameter(name, executed, tmp_path):
+    output = tmp_path / "out.ipynb"
+    assert main(["run", "table1_visual_transfer", "-p", name, "50", "--profile", "smoke",
+                 "--output", str(output)]) == 0
+    assert executed == [{"generations": 50, "profile": "smoke"}]
+    assert output.is_file()
+
+
+def test_a_setting_given_twice_or_not_declared_is_a_usage_error(executed, capsys, tmp_path):
+    output = str(tmp_path / "out.ipynb")
+    assert main(["run", "table1_visual_transfer", "-p", "G", "5", "-p", "generations", "6", "--output", output]) \
+        == EXIT_USAGE
+    assert "'generations' is given twice" in capsys.readouterr().err
+    assert main(["run", "table1_visual_transfer", "-p", "K", "3", "--output", output]) == EXIT_USAGE
+    assert "has no parameter(s) 'K' (tournament)" in capsys.readouterr().err
+    assert executed == []
+
+
+def test_book_maps_symbols_to_field_names_for_every_notebook(monkeypatch, tmp_path):
+    import papermill
+
+    calls = []
+
+    def execute_notebook(source, output, parameters, **_):
+        calls.append(parameters)
+        raise RuntimeError("not executed")  # the build stops before rendering anything
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
+    with pytest.raises(NotebookFailed, match="notebooks failed"):
+        build_book("smoke", only=["pathnet_evolution", "real_recordings"], output_dir=tmp_path,
+                   parameters={"T": 2}, echo=lambda _: None)
+    assert calls == [{"profile": "smoke", "steps_per_pathway": 2}, {}]
 
 
 def test_unknown_profile_and_missing_name_exit_with_usage():

@@ -1,14 +1,16 @@
-"""The parameterised notebooks: their structure, their smoke run, and how they refuse bad parameters."""
+"""The chapters' notebooks (mtl.notebooks): their structure, names, smoke run, and how they refuse bad parameters."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from mtl.book import (EXECUTED, INJECTED_TAG, NOTEBOOK_DIR, PARAMETERS_TAG, VALIDATION_TAG, NotebookFailed,
-                      list_notebooks, read_notebook, run_notebook, toc_notebooks)
+from mtl.notebooks import (EXECUTED, INJECTED_TAG, NOTEBOOK_DIR, PARAMETERS_TAG, VALIDATION_TAG, NotebookFailed,
+                           list_notebooks, read_notebook, run_notebook, toc_notebooks)
+from mtl.config import PAPER_SYMBOLS
 
 from test_book import smoke_book
 
@@ -16,7 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # Chapters that read committed real-data records: their grid is not the book's profile, so none is injected.
 RECORD_READERS = {"real_recordings", "ablation"}
 EXPERIMENT_PARAMETERS = {"data_root", "corpora", "modality", "classes", "data", "profile", "seeds", "folds",
-                         "protocol", "S", "G", "T", "lr", "batch"}
+                         "protocol", "population", "generations", "steps_per_pathway", "lr", "batch_size"}
+# A notebook's own parameters besides the Config fields it declares.
+OWN_PARAMETERS = {"data_root", "corpora", "modality", "classes", "data", "seeds", "records_dir",
+                  "grid_profile", "factors", "budget"}
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +58,31 @@ def test_notebook_structure(info):
         assert set(info.parameters) == EXPERIMENT_PARAMETERS
         assert info.parameters["profile"] == "default"
         assert all(value is None for name, value in info.parameters.items() if name != "profile")
+
+
+def test_parameters_are_config_fields_or_the_notebooks_own():
+    # One name per setting: no notebook declares a paper symbol (S, G, T ...); those are aliases only.
+    from mtl.config import Config
+
+    fields = set(Config.__dataclass_fields__)
+    for info in list_notebooks():
+        assert set(info.parameters) <= fields | OWN_PARAMETERS, info.name
+        assert not set(info.parameters) & set(PAPER_SYMBOLS), info.name
+
+
+def test_shared_text_is_included_from_book_shared():
+    # A passage shown by several chapters lives once, in book/_shared/, and every include resolves.
+    included = {}
+    for path in NOTEBOOK_DIR.glob("*.md"):
+        for target in re.findall(r"^```\{include\} (\S+)$", path.read_text(encoding="utf-8"), re.M):
+            assert target.startswith("/_shared/"), f"{path.name}: include {target} relative to book/"
+            assert (ROOT / "book" / target.lstrip("/")).is_file(), f"{path.name}: {target} does not exist"
+            included.setdefault(target, []).append(path.stem)
+        text = path.read_text(encoding="utf-8")
+        for shared in (ROOT / "book" / "_shared").glob("*.md"):
+            first_line = shared.read_text(encoding="utf-8").splitlines()[0]
+            assert shared.name == "README.md" or first_line not in text, f"{path.name} copies {shared.name}"
+    assert all(len(chapters) >= 2 for chapters in included.values()), included
 
 
 def test_every_notebook_ran_end_to_end_at_the_smoke_profile(book):

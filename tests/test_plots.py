@@ -112,3 +112,13 @@ def test_per_class_bars_with_paper_values():
     assert "the paper's value" in ax.get_legend_handles_labels()[1]
     with pytest.raises(ConfigError, match="empty"):
         per_class_bars(summary.iloc[0:0])
+
+
+def test_class_distribution_draws_one_panel_per_corpus_and_modality():
+    from mtl.plots import class_distribution
+
+    tables = {(name, "audio"): pd.DataFrame({"emotion": ["anger", "anger", "sadness"]}) for name in ("savee", "emodb")}
+    fig = class_distribution(tables)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 2
+    assert [t.get_text() for t in visible[0].get_yticklabels()] == ["anger", "sadness"]
