@@ -1,8 +1,10 @@
-"""AVI clips: MJPEG video with an optional PCM sound track, written and read with PyAV.
+"""Media files: video frames and audio tracks of clips, read and written with PyAV.
 
 eNTERFACE'05 and SAVEE distribute their clips as AVI files with the sound
-inside; the synthetic corpora are written the same way so that the loaders and
-feature extractors read synthetic and real clips with the same code. MJPEG
+inside. Feature extraction (:mod:`mtl.features`) reads frames and sound tracks
+here; the synthetic generator (:mod:`mtl.synthetic`) writes its clips here the
+same way, so that the loaders and feature extractors read synthetic and real
+clips with the same code. MJPEG
 (full-range YUV 4:2:0, fixed quantiser :data:`MJPEG_QSCALE`) keeps every frame independently decodable
 and is read by both PyAV and ``cv2.VideoCapture``; the sound is 16-bit PCM.
 
