@@ -288,8 +288,8 @@ def migrate_folder(folder: str | Path) -> list[Path]:
     cell has today (:func:`record_cell`) is not the stored one -- records
     written before keys held only the differences from the paper's defaults
     -- re-keyed: ``cell_key`` becomes today's key, the old one is kept as
-    ``former_cell_key`` and the file is renamed to ``<key>.json``. Nothing
-    else changes. A record that wraps a cell (``outer_cell_key``: an
+    ``former_cell_key`` and the file is renamed to ``<key>.json``; likewise
+    ``source.key`` (old one in ``source.former_key``). Nothing else changes. A record that wraps a cell (``outer_cell_key``: an
     inner-fold run) keeps its key, which its own kind computes. Files that are
     not records (saved selections, notes) are left alone; a second run
     changes nothing.
@@ -301,11 +301,14 @@ def migrate_folder(folder: str | Path) -> list[Path]:
             validate_record(content)
         except RecordError:
             continue
-        upgraded = upgrade_record(content)
+        upgraded = dict(upgrade_record(content))
         if "outer_cell_key" not in upgraded:
-            key = record_cell(upgraded).key
-            if key != upgraded["cell_key"]:
-                upgraded = {**upgraded, "cell_key": key, "former_cell_key": upgraded["cell_key"]}
+            cell = record_cell(upgraded)
+            if cell.key != upgraded["cell_key"]:
+                upgraded = {**upgraded, "cell_key": cell.key, "former_cell_key": upgraded["cell_key"]}
+            source = upgraded.get("source")
+            if source and source.get("key") not in (None, cell.source_key):
+                upgraded["source"] = {**source, "key": cell.source_key, "former_key": source["key"]}
         if upgraded == content:
             continue
         target = path.with_name(f"{upgraded['cell_key']}.json")
