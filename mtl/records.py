@@ -289,10 +289,11 @@ def migrate_folder(folder: str | Path) -> list[Path]:
     written before keys held only the differences from the paper's defaults
     -- re-keyed: ``cell_key`` becomes today's key, the old one is kept as
     ``former_cell_key`` and the file is renamed to ``<key>.json``; likewise
-    ``source.key`` (old one in ``source.former_key``). Nothing else changes. A record that wraps a cell (``outer_cell_key``: an
-    inner-fold run) keeps its key, which its own kind computes. Files that are
-    not records (saved selections, notes) are left alone; a second run
-    changes nothing.
+    ``source.key`` (the old one in ``source.former_key``). Nothing else
+    changes. A record that wraps a cell (``outer_cell_key``: an inner-fold
+    run) keeps its key, which its own kind computes. Files that are not
+    records (saved selections, notes) are left alone; a second run changes
+    nothing.
     """
     written = []
     for path in sorted(Path(folder).rglob("*.json")):

@@ -33,7 +33,7 @@ def reasons(df: pd.DataFrame) -> dict[str, str]:
 # --------------------------------------------------------------------------- labels
 def test_class_sets_and_the_papers_six_shared_classes():
     assert shared_classes("enterface", "savee") == ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
-    assert len(CORPORA["emodb"].classes) == 7 and len(CORPORA["savee"].classes) == 7 and len(CORPORA["ravdess"].classes) == 8
+    assert [len(CORPORA[name].classes) for name in ("emodb", "savee", "ravdess")] == [7, 7, 8]
     assert "surprise" not in CORPORA["emodb"].classes and "boredom" in CORPORA["emodb"].classes
     assert shared_classes("emodb", "savee", "enterface") == ["anger", "disgust", "fear", "happiness", "sadness"]
     assert paper_order(shared_classes("enterface", "savee")) == list(PAPER_ORDER[:6])
