@@ -37,7 +37,7 @@ def _metrics(accuracy, classes):
 
 def make_record(method="transfer", sources=("enterface",), target="savee", modality="video", fold=0, seed=0,
                 accuracy=0.6, protocol="paper", kind="synthetic", experiment="table1_visual_transfer",
-                profile="smoke", classes=tuple(SIX)):
+                profile="smoke", classes=tuple(SIX), key=None):
     """A record of the one layout, built by the library (mtl.records.build_record) without training."""
     cell = Cell(experiment=experiment, method=method, target=target, sources=tuple(sources), modality=modality,
                 classes=tuple(classes), source_classes=tuple(classes) if sources else (), protocol=protocol,
@@ -47,7 +47,7 @@ def make_record(method="transfer", sources=("enterface",), target="savee", modal
     result = RunResult(metrics=_metrics(accuracy, list(classes)), n_train=600, n_test=50 * len(classes), n_folds=2,
                        provenance={"copy": f"{kind} {target}", "content_hash": "abc"}, target_seconds=1.0,
                        learning_curve=curve)
-    return build_record(cell, result)
+    return build_record(cell, result, key=key)
 
 
 def write_records(records, sub="runs"):
