@@ -20,7 +20,7 @@ of a worker process, MB; torch, pandas and scikit-learn alone take ~400 MB).
 
 Memory probe: two pool workers, set up as the sweep sets them up, each load
 the features of tiny synthetic EMO-DB and SAVEE as a cell does
-(:func:`mtl.experiments.load_dataset`) and read all of EMO-DB's at the same
+(:func:`mtl.datasets.load_dataset`) and read all of EMO-DB's at the same
 time; each reports the type of the arrays it got and the resident and
 proportional size of its mapping of EMO-DB's ``X.npy`` (``/proc/self/smaps``):
 the pages are the page cache's, shared, so the proportional size is split
@@ -87,7 +87,7 @@ def _mapping_sizes(path: Path) -> dict[str, float]:
 def probe_features(barrier) -> dict:
     """In a sweep-style worker: what a cell's features are, and what reading them costs in memory."""
     from mtl.config import get_profile
-    from mtl.experiments import load_dataset
+    from mtl.datasets import load_dataset
 
     config = get_profile("smoke")
     emodb, _ = load_dataset("emodb", "audio", config, data="synthetic")
@@ -130,7 +130,7 @@ def main() -> None:
     os.environ["MTL_CACHE_DIR"] = str(scratch / "cache")
     os.environ["MTL_DATA_ROOT"] = str(scratch / "no-data")
     from mtl.config import get_profile
-    from mtl.experiments import load_dataset
+    from mtl.datasets import load_dataset
 
     start = time.perf_counter()
     for corpus in ("savee", "emodb"):

@@ -40,6 +40,20 @@ MODULE_TYPES = ("linear", "conv")
 BOUNDARIES = ("clip", "wrap")
 TRAINING_BUDGETS = ("one_pass", "literal_epochs")
 COMBINES = ("mean", "sum")
+METHODS = ("scratch", "finetune", "transfer")
+"""How a run trains the target: from scratch, fine-tuning a source model, or PathNet transfer."""
+MODALITIES = ("audio", "video")
+"""What a run reads of a corpus: its speech, or its faces (a corpus card names the ones it has)."""
+DATA_MODES = ("auto", "real", "synthetic")
+"""Which copy of a corpus a run reads: the real one when present else the synthetic one, or either insisted on."""
+
+
+def check_choice(value: Any, allowed: Iterable[Any], what: str) -> Any:
+    """``value`` if it is one of ``allowed``, else :class:`ConfigError` naming ``what`` and the choices."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ConfigError(f"unknown {what} {value!r}; choose one of {', '.join(map(str, allowed))}")
+    return value
 
 
 @dataclass(frozen=True)

@@ -72,18 +72,6 @@ def read_json(path: str | Path) -> Any:
         return json.load(handle)
 
 
-def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
-    """Write plain arrays (no pickled objects) atomically."""
-    with atomic_write(path, "wb") as handle:
-        np.savez(handle, **arrays)
-
-
-def read_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """Read arrays written by :func:`write_npz`; refuses pickled objects."""
-    with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
-
-
 def file_digest(path: str | Path, algorithm: str = "sha1", chunk: int = 1 << 20) -> str:
     """Hex digest of a file's bytes."""
     digest = hashlib.new(algorithm)

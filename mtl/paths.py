@@ -14,10 +14,15 @@ variable               meaning                                         default
 ``<project>`` is the checkout that holds this package (the folder with
 ``pyproject.toml``); for an installed copy outside a checkout it is the
 current working directory.
+
+What the package writes for others to read (records, the book) names these
+folders symbolically, never by a path of the machine: :func:`portable_path`
+turns ``<data root>/emodb`` into ``$MTL_DATA_ROOT/emodb``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -50,3 +55,24 @@ def cache_dir() -> Path:
 def results_dir() -> Path:
     """Folder of result records (``MTL_RESULTS_DIR``)."""
     return _env_path("MTL_RESULTS_DIR", project_root() / "results")
+
+
+_SYMBOLS = (("$MTL_DATA_ROOT", data_root), ("$MTL_CACHE_DIR", cache_dir), ("$MTL_RESULTS_DIR", results_dir),
+            ("$PROJECT", project_root))
+
+
+def portable_path(path: str | Path) -> str:
+    """``path`` relative to the first folder of this table that holds it, named by its variable.
+
+    ``$MTL_DATA_ROOT`` (:func:`data_root`), ``$MTL_CACHE_DIR``, ``$MTL_RESULTS_DIR``, then
+    ``$PROJECT`` (:func:`project_root`); a path outside all of them keeps only its last
+    part, so that no folder of the machine is ever written down.
+
+    >>> portable_path(data_root() / "emodb")
+    '$MTL_DATA_ROOT/emodb'
+    """
+    path = Path(path).expanduser().resolve()
+    for symbol, folder in _SYMBOLS:
+        with contextlib.suppress(ValueError):
+            return "/".join((symbol, *path.relative_to(folder()).parts))
+    return path.name

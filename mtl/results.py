@@ -1,7 +1,7 @@
 """Result records, the paper's reported numbers, and tables that put the two side by side.
 
-:func:`load_records` reads the JSON records written by
-:func:`mtl.experiments.run_cell` into one DataFrame (one row per cell);
+:func:`load_records` reads the JSON records (:mod:`mtl.records`) written by
+the runner (:mod:`mtl.runner`) into one DataFrame (one row per cell);
 :func:`summarise` averages them over folds and seeds; :data:`PAPER_VALUES`
 holds Tables 1-4 of the paper exactly as printed; :func:`paper_comparison`
 lines the two up, naming for every reproduced number the data it came from
@@ -28,9 +28,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mtl.config import RESULT_NEUTRAL_FIELDS, differences_from_defaults
 from mtl.corpora.labels import ABBREVIATIONS, paper_order
 from mtl.errors import ConfigError
+from mtl.io import stable_hash
 from mtl.paths import project_root, results_dir as _results_dir
+from mtl.records import RecordError, upgrade_record, validate_record
 
 __all__ = [
     "default_search_path", "load_records", "summarise", "PAPER_VALUES", "paper_values", "paper_comparison",
@@ -118,10 +121,14 @@ def _flatten(record: dict[str, Any], path: Path | None) -> dict[str, Any]:
 
 
 def _config_id(config: dict[str, Any]) -> str:
-    """Hash of the configuration that a group of folds and seeds shares (seed and housekeeping left out)."""
-    from mtl.io import stable_hash
+    """Hash of the configuration that a group of folds and seeds shares.
 
-    shared = {k: v for k, v in config.items() if k not in ("seed", "profile", "checkpoint_every")}
+    Only the fields that differ from the paper's defaults enter, the seed and
+    :data:`mtl.config.RESULT_NEUTRAL_FIELDS` left out: a field added to
+    :class:`~mtl.config.Config` later, at its default, keeps old and new
+    records of the same settings in one group (as it keeps their cell keys).
+    """
+    shared = differences_from_defaults(config, RESULT_NEUTRAL_FIELDS | {"seed"})
     return stable_hash(shared, length=8) if config else ""
 
 
@@ -164,10 +171,8 @@ def load_records(results_dir: str | Path | Sequence[str | Path] | None = None, e
     rows, seen = [], set()
     for path in _record_files(folders):
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        if not isinstance(record, dict) or "schema" not in record or "cell_key" not in record:
+            record = upgrade_record(validate_record(json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, json.JSONDecodeError, RecordError):  # not a record (notes, saved selections)
             continue
         identity = (record["cell_key"], record.get("experiment"))
         if identity in seen:

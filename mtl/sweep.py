@@ -2,8 +2,10 @@
 
 The paper's protocol is a grid: experiments x corpora x protocols x seeds x
 folds, each cell an evolution of G generations. :func:`grid_cells` expands a
-grid into :class:`~mtl.experiments.Cell` objects and :func:`run_sweep` runs
-them as independent tasks:
+grid into :class:`~mtl.cells.Cell` objects and :func:`run_sweep` runs
+them as independent tasks -- cells of any kind (:class:`mtl.cells.CellKind`:
+the ablation's inner-fold runs are another), each computed by the runner of
+its kind (:func:`mtl.runner.run`):
 
 * ``scheduler=None`` or ``"pool"`` (default): a local process pool over all cores;
 * ``scheduler="dask-local"``: a Dask ``LocalCluster`` on loopback (no
@@ -19,7 +21,7 @@ Records land in ``results_dir()/runs/<experiment>/<cell key>.json``, where
 Why a sweep is safe to kill at any point:
 
 * A task is pure: all its inputs are in the cell, its only output is the
-  cell's record, written atomically by :func:`mtl.experiments.run_cell`.
+  cell's record, written atomically by :func:`mtl.runner.run`.
 * Cells whose record exists are not submitted; a task checks again once it
   holds the cell's lock. A cell interrupted mid-evolution resumes from its
   checkpoint. So a rerun finishes the grid with nothing lost and nothing run
@@ -72,29 +74,29 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mtl.config import PROFILES, PROTOCOLS, Config, get_profile
+from mtl.config import (DATA_MODES, METHODS, MODALITIES, PROFILES, PROTOCOLS, Config, canonical_names, get_profile,
+                        parse_value)
 from mtl.errors import ConfigError, MtlError
 from mtl.io import file_lock
 from mtl.paths import cache_dir, data_root, results_dir
 
-# mtl.experiments (and with it pandas and scikit-learn) is imported where it is
-# used, so that building the `mtl` command line stays fast.
+# The cells, the runner and the experiments (and with them pandas, torch and
+# scikit-learn) are imported where they are used, so that building the `mtl`
+# command line stays fast.
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mtl.experiments import Cell
+    from mtl.cells import Cell, CellKind, RunSpec
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CorpusSpec", "parse_corpus_spec", "grid_cells", "cells_table", "prepare_features", "plan_workers",
+__all__ = ["grid_cells", "cells_table", "prepare_features", "plan_workers",
            "run_sweep", "SweepReport", "local_cluster", "run_task", "run_source_task", "prepare_worker",
            "limit_threads", "shared_environ", "add_sweep_parser", "cli_sweep", "main"]
 
 ALLOWED_FAILURES = 3
 """Times a task may be on a worker that dies before it is reported as failed (Dask's default too)."""
 
-DATA_CHOICES = ("auto", "real", "synthetic")
-"""Copies of a corpus (:data:`mtl.experiments.DATA_MODES`, not imported here: it pulls in scikit-learn)."""
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 _LOCAL_SCHEDULERS = (None, "pool", "dask-local")
 
@@ -102,35 +104,10 @@ _LOCAL_SCHEDULERS = (None, "pool", "dask-local")
 # ---------------------------------------------------------------------------
 # the grid
 # ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CorpusSpec:
-    """A target corpus, optionally with its sources: ``savee`` or ``enterface+savee->emodb``."""
-
-    target: str
-    sources: tuple[str, ...] | None = None
-    """None matches any sources (and is a scratch run for a custom experiment)."""
-
-    def matches(self, cell: Cell) -> bool:
-        return cell.target == self.target and (self.sources is None or tuple(sorted(self.sources)) == cell.sources)
-
-    def __str__(self) -> str:
-        return self.target if self.sources is None else f"{'+'.join(self.sources)}->{self.target}"
-
-
-def parse_corpus_spec(text: str) -> CorpusSpec:
-    """``"savee"`` -> target only; ``"enterface+savee->emodb"`` -> sources and target."""
-    sources, arrow, target = text.strip().rpartition("->")
-    target = target.strip()
-    names = tuple(s.strip() for s in sources.split("+")) if arrow else None
-    if not target or (names is not None and not all(names)):
-        raise ConfigError(f"bad corpus spec {text!r}: write a target ('savee') or 'source+source->target'")
-    return CorpusSpec(target, names)
-
-
 def grid_cells(experiments: Sequence[str], profile: str = "default", protocols: Sequence[str] | None = None,
                seeds: Iterable[int] = (0,), folds: Iterable[int] | None = None, data: str | None = None,
                overrides: dict[str, Any] | None = None, config: Config | None = None,
-               corpora: Sequence[str | CorpusSpec] | None = None, methods: Sequence[str] | None = None,
+               corpora: Sequence[str | RunSpec] | None = None, methods: Sequence[str] | None = None,
                modality: str | None = None) -> list[Cell]:
     """Every cell of a grid, validated before anything runs; duplicates removed.
 
@@ -153,7 +130,7 @@ def grid_cells(experiments: Sequence[str], profile: str = "default", protocols: 
         Config fields replaced on top of the profile (e.g. ``{"generations": 50}``).
     config : Config or None
         A ready configuration; replaces ``profile`` and ``overrides``.
-    corpora : sequence of str or CorpusSpec, optional
+    corpora : sequence of str or RunSpec, optional
         Keep only runs on these targets (``"savee"``) or source->target pairs
         (``"enterface->savee"``); for a custom experiment, the runs to make.
     methods : sequence of str, optional
@@ -163,11 +140,12 @@ def grid_cells(experiments: Sequence[str], profile: str = "default", protocols: 
         Modality of a custom experiment (default audio); registered
         experiments keep their own unless this is given.
     """
+    from mtl.cells import RunSpec, parse_run_spec
     from mtl.experiments import EXPERIMENTS, experiment_cells
 
     if not experiments:
         raise ConfigError("the grid names no experiment; choose from " + ", ".join(EXPERIMENTS))
-    specs = [s if isinstance(s, CorpusSpec) else parse_corpus_spec(s) for s in corpora or ()]
+    specs = [s if isinstance(s, RunSpec) else parse_run_spec(s) for s in corpora or ()]
     config = config or get_profile(profile, **(overrides or {}))
     seeds = [int(s) for s in seeds]
     folds = None if folds is None else [int(f) for f in folds]
@@ -178,8 +156,7 @@ def grid_cells(experiments: Sequence[str], profile: str = "default", protocols: 
             found = [c for c in experiment_cells(experiment, **common)
                      if (not methods or c.method in methods) and (not specs or any(s.matches(c) for s in specs))]
             if not found:
-                runs = "; ".join(f"{r.method} {'+'.join(r.sources) + '->' if r.sources else ''}{r.target}"
-                                 for r in EXPERIMENTS[experiment].runs)
+                runs = "; ".join(map(str, EXPERIMENTS[experiment].runs))
                 wanted = [f"method in {list(methods)}"] if methods else []
                 wanted += [f"corpora {', '.join(map(str, specs))}"] if specs else []
                 raise ConfigError(f"experiment {experiment!r} has no run with {' and '.join(wanted)}; its runs: {runs}")
@@ -205,12 +182,12 @@ def cells_table(cells: Sequence[Cell]) -> pd.DataFrame:
                           "key": c.key} for c in cells])
 
 
-def prepare_features(cells: Sequence[Cell], n_jobs: int | None = None, progress: bool = False) -> None:
-    """Generate (synthetic) corpora and build the feature caches the cells read, once each.
+def prepare_features(cells: Sequence[CellKind], n_jobs: int | None = None, progress: bool = False) -> None:
+    """Generate (synthetic) corpora and build the feature caches the cells read (their ``datasets``), once each.
 
     Parameters
     ----------
-    cells : sequence of Cell
+    cells : sequence of cells (any :class:`~mtl.cells.CellKind`)
     n_jobs : int or None, default None
         Extraction processes (None: every core).
     progress : bool, default False
@@ -219,24 +196,21 @@ def prepare_features(cells: Sequence[Cell], n_jobs: int | None = None, progress:
     A corpus that cannot be loaded is logged and left to its cells, which
     then fail with the same error while the others go on.
     """
-    from mtl.experiments import load_dataset
+    from mtl.datasets import load_dataset
     from mtl.features.cache import feature_params
     from mtl.io import stable_hash
 
     seen = set()
     for cell in cells:
-        kinds = dict(cell.data)
-        for corpus in (cell.target, *cell.sources):
-            wanted = (corpus, cell.modality, kinds[corpus], cell.config.synthetic_size,
-                      stable_hash(feature_params(cell.config, [cell.modality])))
+        for corpus, modality, kind, config in cell.datasets:
+            wanted = (corpus, modality, kind, config.synthetic_size, stable_hash(feature_params(config, [modality])))
             if wanted in seen:
                 continue
             seen.add(wanted)
             try:
-                load_dataset(corpus, cell.modality, cell.config, data=kinds[corpus], progress=progress, n_jobs=n_jobs)
+                load_dataset(corpus, modality, config, data=kind, progress=progress, n_jobs=n_jobs)
             except Exception as error:  # reported by every cell that needs this corpus
-                log.warning("features of %s (%s, %s) could not be prepared: %s", corpus, cell.modality,
-                            kinds[corpus], error)
+                log.warning("features of %s (%s, %s) could not be prepared: %s", corpus, modality, kind, error)
 
 
 # ---------------------------------------------------------------------------
@@ -261,7 +235,7 @@ def _key_lock(name: str):
     return file_lock(cache_dir() / "locks" / f"{name}.lock")
 
 
-def _outcome(cell: Cell, task: str = "cell") -> dict[str, Any]:
+def _outcome(cell: CellKind, task: str = "cell") -> dict[str, Any]:
     return {"task": task, "cell": cell.key, "experiment": cell.experiment, "describe": cell.describe(),
             "source_key": cell.source_key}
 
@@ -287,14 +261,15 @@ def _finish(outcome: dict[str, Any], start: tuple[float, float]) -> dict[str, An
     return outcome
 
 
-def run_task(cell: Cell, n_threads: int = 1, environ: dict[str, str] | None = None,
+def run_task(cell: CellKind, n_threads: int = 1, environ: dict[str, str] | None = None,
              source: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run one cell in a worker and return its outcome (never raises).
 
     Parameters
     ----------
-    cell : Cell
-        The cell; its record is written to ``cell.record_path``.
+    cell : Cell, or a cell of another registered kind
+        The cell; the runner of its kind (:func:`mtl.runner.run`) writes its
+        record to ``cell.record_path``.
     n_threads : int, default 1
         Threads for torch + BLAS + OpenMP in this worker.
     environ : dict or None
@@ -318,24 +293,24 @@ def run_task(cell: Cell, n_threads: int = 1, environ: dict[str, str] | None = No
     if source is not None and source["status"] == "failed":
         return _failed(outcome, f"its source model failed: {source['error']}")
     prepare_worker(n_threads, environ)
-    from mtl.experiments import run_cell
+    from mtl.runner import run
 
     start = time.perf_counter(), time.process_time()
     try:
         with _key_lock(f"cell-{cell.key}"):
             existed = cell.record_path.is_file()
-            record = run_cell(cell, progress=False)
+            record = run(cell, progress=False)
         outcome["status"] = "skipped" if existed else "reused" if record.get("reused_from") else "done"
     except Exception as error:  # a failed cell is reported; the sweep goes on
         outcome = _failed(outcome, error, traceback.format_exc(limit=-8))
     return _finish(outcome, start)
 
 
-def run_source_task(cell: Cell, n_threads: int = 1, environ: dict[str, str] | None = None) -> dict[str, Any]:
+def run_source_task(cell: CellKind, n_threads: int = 1, environ: dict[str, str] | None = None) -> dict[str, Any]:
     """Train (or find cached) the source model of ``cell``; the outcome as in :func:`run_task` (never raises)."""
     outcome = _outcome(cell, task="source")
     prepare_worker(n_threads, environ)
-    from mtl.experiments import source_model
+    from mtl.runner import source_model
 
     start = time.perf_counter(), time.process_time()
     try:
@@ -359,7 +334,7 @@ def shared_environ() -> dict[str, str]:
 class _Task:
     name: str
     """Unique task name (also the Dask key)."""
-    cell: Cell
+    cell: CellKind
     after: str | None = None
     """Name of the source task this cell waits for."""
 
@@ -372,7 +347,7 @@ class _Task:
         return "source" if self.is_source else "cell"
 
 
-def _plan(cells: Sequence[Cell]) -> list[_Task]:
+def _plan(cells: Sequence[CellKind]) -> list[_Task]:
     sources: dict[str, _Task] = {}
     tasks = []
     for cell in cells:
@@ -497,15 +472,16 @@ def plan_workers(workers: int | None, threads_per_task: int | None, cores: int |
     return workers, threads
 
 
-def run_sweep(cells: Sequence[Cell], scheduler: str | None = None, workers: int | None = None,
+def run_sweep(cells: Sequence[CellKind], scheduler: str | None = None, workers: int | None = None,
               threads_per_task: int | None = None, progress: bool = True,
               allowed_failures: int = ALLOWED_FAILURES) -> SweepReport:
     """Run every cell whose record is missing; return a :class:`SweepReport`.
 
     Parameters
     ----------
-    cells : sequence of Cell
-        From :func:`grid_cells` or :func:`mtl.experiments.experiment_cells`.
+    cells : sequence of cells of any registered kind (:class:`mtl.cells.CellKind`)
+        From :func:`grid_cells` or :func:`mtl.experiments.experiment_cells`, or
+        of another kind (the ablation's inner-fold runs).
     scheduler : None, "pool", "dask-local" or a Dask scheduler address, default None
         Where tasks run (see the module docstring); None is the local process pool.
     workers : int or None, default None
@@ -568,7 +544,7 @@ def _run_pool(tasks: Sequence[_Task], workers: int, threads: int, allowed_failur
     # starts warm -- also after a lost worker, or in a later sweep. (The first
     # torch optimizer imports torch._dynamo: 2-3 s per process otherwise.)
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "torch._dynamo", "mtl.experiments", "mtl.pathnet"])
+    context.set_forkserver_preload(["torch", "torch._dynamo", "mtl.runner", "mtl.pathnet"])
     environ = shared_environ()
     ready = deque(t for t in tasks if t.after is None)
     waiting: dict[str, list[_Task]] = {}
@@ -708,15 +684,15 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
                        help="experiment ids (`mtl list`), or custom ids with --methods and --corpora")
     sweep.add_argument("--corpora", nargs="+", metavar="SPEC",
                        help="only these targets ('savee') or runs ('enterface+savee->emodb')")
-    sweep.add_argument("--methods", nargs="+", choices=("scratch", "finetune", "transfer"),
+    sweep.add_argument("--methods", nargs="+", choices=METHODS,
                        help="only these methods")
-    sweep.add_argument("--modality", choices=("audio", "video"), help="modality of a custom experiment")
+    sweep.add_argument("--modality", choices=MODALITIES, help="modality of a custom experiment")
     sweep.add_argument("--profile", choices=PROFILES, default="default",
                        help="configuration profile (default: %(default)s)")
     sweep.add_argument("--protocols", nargs="+", choices=PROTOCOLS, help="default: each experiment's own")
     sweep.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="SEED", help="default: 0")
     sweep.add_argument("--folds", nargs="+", type=int, metavar="FOLD", help="fold indices (default: every fold)")
-    sweep.add_argument("--data", choices=DATA_CHOICES, help="which copy of the corpora (default: each experiment's)")
+    sweep.add_argument("--data", choices=DATA_MODES, help="which copy of the corpora (default: each experiment's)")
     sweep.add_argument("--scheduler", default="pool", metavar="WHERE",
                        help="'pool' (local processes, default), 'dask-local' (a Dask LocalCluster) or a Dask "
                             "scheduler address such as tcp://10.0.0.1:8786")
@@ -732,8 +708,6 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def cli_sweep(args: argparse.Namespace) -> int:
     """``mtl sweep``: 0 when every cell has its record, 1 when some failed (bad input raises ConfigError)."""
-    from mtl.config import canonical_names, parse_value  # the same names and values as `mtl run -p`
-
     overrides = canonical_names({name: parse_value(value) for name, value in args.parameter or []})
     cells = grid_cells(args.experiments, profile=args.profile, protocols=args.protocols, seeds=args.seeds,
                        folds=args.folds, data=args.data, overrides=overrides, corpora=args.corpora,

@@ -121,14 +121,14 @@ def test_stereo_is_mixed_to_mono(bad_folder):
 
 
 def test_video_sound_track_is_read(tmp_path):
-    video = pytest.importorskip("mtl.synthetic.video")
+    media = pytest.importorskip("mtl.media")
     frames = np.zeros((10, 64, 64, 3), np.uint8)
     speech = tone(1.0, 48000)
-    video.write_avi(tmp_path / "clip.avi", frames, 25, audio=speech, sample_rate=48000)
+    media.write_avi(tmp_path / "clip.avi", frames, 25, audio=speech, sample_rate=48000)
     signal = load_audio(tmp_path / "clip.avi", 16000)
     assert abs(signal.size - 16000) <= 160
     np.testing.assert_allclose(np.sqrt(np.mean(signal ** 2)), np.sqrt(np.mean(speech ** 2)), rtol=0.05)
     assert utterance_segments(tmp_path / "clip.avi", CONFIG).shape == (2, 64, 64, 3)
-    video.write_avi(tmp_path / "mute.avi", frames, 25)
+    media.write_avi(tmp_path / "mute.avi", frames, 25)
     with pytest.raises(BadInputError, match="no audio track"):
         load_audio(tmp_path / "mute.avi", 16000)

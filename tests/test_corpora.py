@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtl.corpora import (CLASS_SETS, COLUMNS, PAPER_ORDER, LabelError, load_corpus, load_image_folder,
+from mtl.corpora import (CORPORA, COLUMNS, PAPER_ORDER, LabelError, load_corpus, load_image_folder,
                          load_manifest, normalise_emotion, paper_order, restrict, shared_classes)
 from mtl.errors import BadInputError, ConfigError, MissingDataError
 from mtl.io import file_digest
@@ -33,8 +33,8 @@ def reasons(df: pd.DataFrame) -> dict[str, str]:
 # --------------------------------------------------------------------------- labels
 def test_class_sets_and_the_papers_six_shared_classes():
     assert shared_classes("enterface", "savee") == ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
-    assert len(CLASS_SETS["emodb"]) == 7 and len(CLASS_SETS["savee"]) == 7 and len(CLASS_SETS["ravdess"]) == 8
-    assert "surprise" not in CLASS_SETS["emodb"] and "boredom" in CLASS_SETS["emodb"]
+    assert [len(CORPORA[name].classes) for name in ("emodb", "savee", "ravdess")] == [7, 7, 8]
+    assert "surprise" not in CORPORA["emodb"].classes and "boredom" in CORPORA["emodb"].classes
     assert shared_classes("emodb", "savee", "enterface") == ["anger", "disgust", "fear", "happiness", "sadness"]
     assert paper_order(shared_classes("enterface", "savee")) == list(PAPER_ORDER[:6])
 
@@ -192,7 +192,7 @@ def test_synthetic_emodb_round_trip_and_determinism(tmp_path):
     root = make_corpus("emodb", size="tiny")
     assert (root / MARKER).is_file() and (root / MANIFEST).is_file()
     df = load_corpus("emodb", root=root, strict=True)
-    assert len(df) == 42 and sorted(df["emotion"].unique()) == list(CLASS_SETS["emodb"])
+    assert len(df) == 42 and sorted(df["emotion"].unique()) == list(CORPORA["emodb"].classes)
     assert df["speaker"].value_counts().to_dict() == {"03": 14, "09": 14, "16": 14}
     assert make_corpus("emodb", size="tiny") == root  # returns the existing folder
     again = make_corpus("emodb", root=tmp_path / "again", size="tiny", workers=1)
@@ -204,13 +204,13 @@ def test_synthetic_emodb_round_trip_and_determinism(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_savee() -> Path:
-    pytest.importorskip("mtl.synthetic.video")
+    pytest.importorskip("av")
     return make_corpus("savee", size="tiny")
 
 
 @pytest.fixture(scope="module")
 def tiny_enterface() -> Path:
-    pytest.importorskip("mtl.synthetic.video")
+    pytest.importorskip("av")
     return make_corpus("enterface", size="tiny")
 
 
@@ -218,7 +218,7 @@ def test_synthetic_savee_round_trip(tiny_savee, tmp_path):
     audio = load_corpus("savee", root=tiny_savee, strict=True)
     video = load_corpus("savee", root=tiny_savee, modality="video", strict=True)
     for df in (audio, video):
-        assert len(df) == 28 and sorted(df["emotion"].unique()) == list(CLASS_SETS["savee"])
+        assert len(df) == 28 and sorted(df["emotion"].unique()) == list(CORPORA["savee"].classes)
         assert df["speaker"].value_counts().to_dict() == {"DC": 14, "JE": 14}
     assert audio["utterance"].tolist() == video["utterance"].tolist()
     # The popular flat re-packaging: <speaker>_<code><nn>.wav in one folder.
@@ -235,7 +235,7 @@ def test_synthetic_savee_round_trip(tiny_savee, tmp_path):
 def test_synthetic_enterface_round_trip_with_irregular_folders(tiny_enterface):
     df = load_corpus("enterface", root=tiny_enterface, modality="video")
     assert len(df) == 59 and df.attrs["skipped"] == []
-    assert sorted(df["emotion"].unique()) == list(CLASS_SETS["enterface"])
+    assert sorted(df["emotion"].unique()) == list(CORPORA["enterface"].classes)
     assert df["speaker"].value_counts().to_dict() == {"s1": 30 - 1, "s6": 30}
     assert any("/subject 6/anger/s6_an_1.avi" in p for p in df["path"])  # no sentence folder
     (missing,) = df.attrs["missing"]
@@ -249,7 +249,7 @@ def test_synthetic_enterface_round_trip_with_irregular_folders(tiny_enterface):
 def test_synthetic_clips_have_speech_and_faces(tiny_enterface):
     from mtl.config import Config
     from mtl.features.audio import utterance_segments
-    from mtl.synthetic.video import read_audio_track
+    from mtl.media import read_audio_track
 
     clip = next((tiny_enterface / "subject 1" / "anger").rglob("*.avi"))
     signal, rate = read_audio_track(clip)

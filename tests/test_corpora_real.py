@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mtl.config import Config
-from mtl.corpora import CLASS_SETS, load_corpus
+from mtl.corpora import CORPORA, load_corpus
 from mtl.features.audio import utterance_segments
 
 pytestmark = pytest.mark.realdata
@@ -22,7 +22,7 @@ def test_emodb_counts(real_data_root):
     df = load_corpus("emodb", root=real_data_root / "emodb", strict=True)
     assert len(df) == 535 and df.attrs["skipped"] == []
     assert df["code"].value_counts().to_dict() == {"W": 127, "L": 81, "E": 46, "A": 69, "F": 71, "T": 62, "N": 79}
-    assert sorted(df["emotion"].unique()) == list(CLASS_SETS["emodb"])
+    assert sorted(df["emotion"].unique()) == list(CORPORA["emodb"].classes)
     assert sorted(df["speaker"].unique()) == ["03", "08", "09", "10", "11", "12", "13", "14", "15", "16"]
     assert sorted(df.loc[df["gender"] == "m", "speaker"].unique()) == ["03", "08", "10", "11", "15"]
     assert df["utterance"].is_unique and df["text"].nunique() == 10
@@ -33,7 +33,7 @@ def test_ravdess_counts(real_data_root):
     assert len(df) == 1440 and df.attrs["skipped"] == []
     counts = df["emotion"].value_counts().to_dict()
     assert counts.pop("neutral") == 96 and set(counts.values()) == {192} and len(counts) == 7
-    assert sorted(df["emotion"].unique()) == list(CLASS_SETS["ravdess"])
+    assert sorted(df["emotion"].unique()) == list(CORPORA["ravdess"].classes)
     per_actor = df["speaker"].value_counts()
     assert len(per_actor) == 24 and set(per_actor) == {60}
     assert (df.groupby("gender")["speaker"].nunique().to_dict()) == {"f": 12, "m": 12}

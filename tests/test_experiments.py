@@ -1,4 +1,4 @@
-"""Experiment cells, records and the registry.
+"""The paper's experiments: their registry, their cells, and running them (with the runner of mtl.runner).
 
 Most tests swap the feature pipeline and PathNet for small fakes (fast, and
 independent of those packages); ``test_run_cell_end_to_end_*`` runs the real
@@ -14,12 +14,14 @@ import pandas as pd
 import pytest
 
 import mtl.experiments as ex
+from mtl.cells import make_cell, resolve_classes
 from mtl.config import get_profile
-from mtl.corpora.labels import LabelError
+from mtl.corpora import corpus_card
+from mtl.datasets import corpus_provenance, load_dataset, resolve_data_kind
 from mtl.errors import ConfigError, MissingDataError
-from mtl.experiments import (EXPERIMENTS, experiment_cells, load_dataset, make_cell, resolve_classes,
-                             resolve_data_kind, run_cell, run_experiment)
+from mtl.experiments import EXPERIMENTS, experiment_cells, run_experiment
 from mtl.paths import cache_dir, results_dir
+from mtl.runner import run_cell
 
 SMOKE = get_profile("smoke")
 SIX = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
@@ -134,17 +136,19 @@ def fakes(monkeypatch):
 
     def fake_load_dataset(corpus, modality="audio", config=None, classes=None, data="auto", progress=False):
         loads.append(corpus)
-        wanted = list(classes or ex.CLASS_SETS[corpus])
-        features = FakeFeatures(corpus, ex.CLASS_SETS[corpus])
+        wanted = list(classes or corpus_card(corpus).classes)
+        features = FakeFeatures(corpus, corpus_card(corpus).classes)
         features = features.subset(features.samples["emotion"].isin(wanted).to_numpy())
         return features, {"corpus": corpus, "kind": data, "copy": f"fake {corpus}", "content_hash": "0",
                           "n_samples": len(features), "classes": wanted}
 
-    monkeypatch.setattr(ex, "load_dataset", fake_load_dataset)
-    monkeypatch.setattr(ex, "resolve_data_kind", lambda corpus, data="auto": "synthetic")
-    monkeypatch.setattr("mtl.pathnet.PathNetClassifier", FakeClassifier, raising=False)
-    monkeypatch.setattr("mtl.pathnet.train_source", fake_train_source, raising=False)
-    monkeypatch.setattr("mtl.pathnet.SourceModel", FakeSource, raising=False)
+    # patched where they are used
+    monkeypatch.setattr("mtl.runner.load_dataset", fake_load_dataset)
+    monkeypatch.setattr("mtl.experiments.load_dataset", fake_load_dataset)
+    monkeypatch.setattr("mtl.cells.resolve_data_kind", lambda corpus, data="auto": "synthetic")
+    monkeypatch.setattr("mtl.runner.PathNetClassifier", FakeClassifier)
+    monkeypatch.setattr("mtl.runner.train_source", fake_train_source)
+    monkeypatch.setattr("mtl.runner.SourceModel", FakeSource)
     FakeSource.trained = 0
     return loads
 
@@ -219,33 +223,6 @@ def test_run_experiment_runs_the_registered_runs(fakes):
     assert emodb["source_classes"] == ["anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"]
 
 
-def test_cell_key_ignores_housekeeping_but_not_settings():
-    base = make_cell("unit", "scratch", "savee", (), "audio", SMOKE)
-    housekeeping = make_cell("unit", "scratch", "savee", (), "audio", SMOKE.replace(checkpoint_every=7,
-                                                                                     profile="default"))
-    assert base.key == housekeeping.key
-    for changed in (dict(config=SMOKE.replace(generations=4)), dict(seed=1), dict(fold=1),
-                    dict(protocol="utterance"), dict(classes=["anger", "fear"])):
-        args = dict(experiment="unit", method="scratch", target="savee", config=SMOKE) | changed
-        assert make_cell(**args).key != base.key, changed
-
-
-def test_cell_key_holds_only_what_differs_from_the_paper(monkeypatch):
-    """A Config field added later, at a default that keeps the old behaviour, leaves every key as it was."""
-    from mtl import config as config_module
-
-    cell = make_cell("unit", "scratch", "savee", (), "audio", SMOKE)
-    key = cell.key
-    grown = {**config_module.paper_defaults(), "a_later_option": "off"}
-    monkeypatch.setattr(config_module, "paper_defaults", lambda: grown)
-    monkeypatch.setattr(type(SMOKE), "to_dict", lambda self, _old=type(SMOKE).to_dict: {**_old(self),
-                                                                                        "a_later_option": "off"})
-    assert cell.key == key
-    monkeypatch.setattr(type(SMOKE), "to_dict", lambda self, _old=type(SMOKE).to_dict: {**_old(self),
-                                                                                        "a_later_option": "on"})
-    assert cell.key != key
-
-
 def test_source_config_trains_the_source_and_enters_both_keys(fakes):
     cell = make_cell("unit", "transfer", "savee", ("enterface",), "audio", SMOKE)
     other = dataclasses.replace(cell, source_config=SMOKE.replace(generations=2))
@@ -263,21 +240,6 @@ def test_source_config_trains_the_source_and_enters_both_keys(fakes):
 # ---------------------------------------------------------------------------
 # parameters
 # ---------------------------------------------------------------------------
-def test_resolve_classes_rules():
-    assert resolve_classes("savee", ("enterface",)) == (SIX, SIX)
-    assert resolve_classes("savee", (), partners=("enterface",)) == (SIX, ())
-    assert resolve_classes("savee")[0] == ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise")
-    target, source = resolve_classes("emodb", ("ravdess",), "target")
-    assert "boredom" in target and "calm" in source and "boredom" not in source
-    assert resolve_classes("emodb", ("savee",), ["anger", "boredom"]) == (("anger", "boredom"), ("anger",))
-    with pytest.raises(LabelError, match="emodb has no class surprise"):
-        resolve_classes("emodb", (), ["surprise"])
-    with pytest.raises(LabelError, match="share no emotion class"):
-        resolve_classes("emodb", ("savee",), ["boredom"])
-    with pytest.raises(ConfigError, match="'shared' or 'target'"):
-        resolve_classes("emodb", (), "all")
-
-
 def test_clear_errors_for_bad_parameters():
     with pytest.raises(ConfigError, match="unknown corpus 'iemocap'"):
         make_cell("unit", "scratch", "iemocap")
@@ -342,13 +304,14 @@ def test_provenance_names_the_real_copies(real_data_root, monkeypatch):
     from mtl.corpora import load_corpus
 
     monkeypatch.setenv("MTL_DATA_ROOT", str(real_data_root))
-    emodb = ex.corpus_provenance("emodb", "real", real_data_root / "emodb", load_corpus("emodb"), SMOKE)
+    emodb = corpus_provenance("emodb", "real", real_data_root / "emodb", load_corpus("emodb"), SMOKE)
     assert emodb["n_files"] == 535 and emodb["kind"] == "real"
+    assert emodb["root"] == "$MTL_DATA_ROOT/emodb"  # no path of this machine
     assert "processed copy" in emodb["copy"] and "22.05 kHz" in emodb["copy"]
-    ravdess = ex.corpus_provenance("ravdess", "real", real_data_root / "ravdess-speech-16k", load_corpus("ravdess"),
-                                   SMOKE)
+    ravdess = corpus_provenance("ravdess", "real", real_data_root / "ravdess-speech-16k", load_corpus("ravdess"),
+                                SMOKE)
     assert ravdess["n_files"] == 1440 and "16 kHz mono FLAC" in ravdess["copy"]
-    again = ex.corpus_provenance("emodb", "real", real_data_root / "emodb", load_corpus("emodb"), SMOKE)
+    again = corpus_provenance("emodb", "real", real_data_root / "emodb", load_corpus("emodb"), SMOKE)
     assert again["content_hash"] == emodb["content_hash"] != ravdess["content_hash"]
 
 
@@ -369,12 +332,6 @@ def test_speaker_protocol_with_four_speakers_runs_leave_one_speaker_out(fakes):
         run_cell(make_cell("unit", "scratch", "savee", config=SMOKE.replace(folds=5), protocol="speaker", fold=4))
 
 
-def test_synthetic_corpora_list_matches_the_generator():
-    from mtl.synthetic import CORPORA as GENERATED
-
-    assert {name for name, info in ex.CORPORA.items() if info.synthetic} == set(GENERATED)
-
-
 def test_run_cell_end_to_end_on_tiny_synthetic_corpora(tmp_path_factory, monkeypatch):
     """The real pipeline: synthetic corpora -> features -> source model -> transfer/finetune -> records."""
     # The session's shared cache: tiny synthetic corpora generated by other tests are reused.
@@ -389,6 +346,8 @@ def test_run_cell_end_to_end_on_tiny_synthetic_corpora(tmp_path_factory, monkeyp
         "transfer", ["enterface"], "savee", "audio")
     assert record["data"]["kinds"] == {"savee": "synthetic", "enterface": "synthetic"}
     assert "synthetic SAVEE (tiny" in record["data"]["provenance"]["savee"]["copy"]
+    assert record["data"]["provenance"]["savee"]["root"] == "$MTL_CACHE_DIR/synthetic/savee-tiny-seed0"
+    assert str(cache_dir()) not in json.dumps(record)
     assert 0.0 <= record["metrics"]["accuracy"] <= 1.0
     assert len(record["metrics"]["confusion"]) == len(SIX)
     assert record["metrics"]["utterance"]["n_utterances"] >= 1

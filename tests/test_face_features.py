@@ -10,7 +10,8 @@ from mtl.config import get_profile
 from mtl.errors import BadInputError
 from mtl.features import faces as face_features
 from mtl.features.faces import MIN_SCORE, clip_face_crops, detect_faces, face_track, image_face_crop
-from mtl.synthetic import faces, video
+from mtl import media
+from mtl.synthetic import faces
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +73,13 @@ def test_fallback_backfills_the_start_and_carries_the_last_face(clips):
 
 
 def test_clip_without_a_face_is_reported(tmp_path):
-    path = video.write_avi(tmp_path / "nobody.avi", _noise(np.random.default_rng(3), 5))
+    path = media.write_avi(tmp_path / "nobody.avi", _noise(np.random.default_rng(3), 5))
     with pytest.raises(BadInputError, match=r"nobody.avi: no face detected in 5 frames"):
         clip_face_crops(path, get_profile("paper"))
 
 
 def test_clip_crops_follow_frame_step(tmp_path, clips):
-    path = video.write_avi(tmp_path / "clip.avi", np.concatenate([clips[5], clips[5][:2]]))  # 10 frames
+    path = media.write_avi(tmp_path / "clip.avi", np.concatenate([clips[5], clips[5][:2]]))  # 10 frames
     crops, indices, info = clip_face_crops(path, get_profile("paper", frame_step=3))
     assert indices.tolist() == [0, 3, 6, 9] and info["frame"].tolist() == [0, 3, 6, 9]
     assert crops.shape == (4, 64, 64, 3) and crops.dtype == np.uint8

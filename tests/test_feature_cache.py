@@ -15,7 +15,8 @@ from mtl.config import get_profile
 from mtl.errors import ConfigError
 from mtl.features import cache
 from mtl.features.cache import FeatureSet, build_features, feature_key
-from mtl.synthetic import faces, video
+from mtl import media
+from mtl.synthetic import faces
 
 SMOKE = get_profile("smoke")  # frame_step 4
 
@@ -33,7 +34,7 @@ def corpus(tmp_path_factory):
     rows = []
     for k, emotion in enumerate(("anger", "fear", "happiness")):
         frames, _, _ = faces.render_clip(faces.random_identity(rng), emotion, 10, rng)
-        path = video.write_avi(folder / f"clip{k}.avi", frames)
+        path = media.write_avi(folder / f"clip{k}.avi", frames)
         rows.append(_row(path, "video", f"s{k}", emotion))
     for k, emotion in enumerate(("anger", "sadness")):
         path = folder / f"utt{k}.wav"
@@ -43,7 +44,7 @@ def corpus(tmp_path_factory):
     cv2.imwrite(str(image), cv2.cvtColor(faces.render_clip(faces.random_identity(rng), "fear", 3, rng)[0][-1],
                                          cv2.COLOR_RGB2BGR))
     rows.append(_row(image, "image", "s9", "fear"))
-    nobody = video.write_avi(folder / "nobody.avi", rng.integers(0, 256, (4, 96, 96, 3), dtype=np.uint8))
+    nobody = media.write_avi(folder / "nobody.avi", rng.integers(0, 256, (4, 96, 96, 3), dtype=np.uint8))
     rows.append(_row(nobody, "video", "s3", "anger"))
     (folder / "junk.avi").write_bytes(b"junk" * 50)
     rows.append(_row(folder / "junk.avi", "video", "s3", "fear"))
@@ -103,8 +104,8 @@ def test_rerun_loads_and_parameter_or_source_changes_rebuild(corpus, tmp_path):
     copy.write_bytes(open(clip, "rb").read())
     moved = good.assign(path=[str(copy), good.path[1]])
     before = build_features(moved, SMOKE, cache_dir=tmp_path, n_jobs=1, progress=False)
-    frames = video.read_video_frames(copy)
-    video.write_avi(copy, frames[::-1].copy())  # same clip reversed: new bytes and mtime
+    frames = media.read_video_frames(copy)
+    media.write_avi(copy, frames[::-1].copy())  # same clip reversed: new bytes and mtime
     after = build_features(moved, SMOKE, cache_dir=tmp_path, n_jobs=1, progress=False)
     assert after.built and after.key != before.key
 

@@ -3,9 +3,12 @@ import json
 import numpy as np
 import pytest
 
+from mtl.cells import Cell
 from mtl.config import get_profile
 from mtl.errors import ConfigError
+from mtl.evaluation import evaluate
 from mtl.io import write_json
+from mtl.records import RunResult, build_record
 from mtl.paths import results_dir
 from mtl.results import (PAPER_VALUES, default_search_path, format_mean_sd, learning_curves_frame, load_records,
                          paper_comparison, paper_values, style_table, summarise, to_markdown)
@@ -21,26 +24,30 @@ def _own_results_dir(tmp_path, monkeypatch):
 SIX = ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
 
 
+def _metrics(accuracy, classes):
+    """Real metrics (mtl.evaluation.evaluate) of 50 one-segment utterances per class, each class ``accuracy`` right."""
+    n = 50
+    y = np.repeat(np.arange(len(classes)), n)
+    predicted = y.copy()
+    for c in range(len(classes)):
+        wrong = np.flatnonzero(y == c)[round(accuracy * n):]
+        predicted[wrong] = (c + 1) % len(classes)
+    return evaluate(y, np.eye(len(classes))[predicted], np.arange(len(y)), classes)
+
+
 def make_record(method="transfer", sources=("enterface",), target="savee", modality="video", fold=0, seed=0,
-                accuracy=0.6, per_class=None, protocol="paper", kind="synthetic", experiment="table1_visual_transfer",
-                profile="smoke", key=None):
-    config = get_profile(profile, seed=seed, protocol=protocol).to_dict()
-    per_class = per_class or {c: accuracy for c in SIX}
-    return {
-        "schema": 1, "cell_key": key or f"{method}-{'+'.join(sources)}-{target}-{protocol}-{seed}-{fold}",
-        "experiment": experiment, "method": method, "sources": list(sources), "target": target,
-        "modality": modality, "classes": SIX, "source_classes": SIX if sources else [], "protocol": protocol,
-        "seed": seed, "fold": fold, "n_folds": 2, "config": config, "config_differences": {},
-        "data": {"kinds": {c: kind for c in (target, *sources)},
-                 "provenance": {target: {"copy": f"{kind} {target}", "content_hash": "abc"}}},
-        "metrics": {"accuracy": accuracy, "uar": accuracy - 0.05, "per_class": per_class,
-                    "confusion": [[1]], "classes": SIX,
-                    "utterance": {"mean_prob": {"accuracy": accuracy + 0.1, "uar": accuracy + 0.05},
-                                  "vote": {"accuracy": accuracy + 0.08}, "n_utterances": 3}},
-        "learning_curve": [{"generation": g, "best_fitness": 0.1 * g, "val_accuracy": 0.1 * g if g % 2 == 0 else None}
-                           for g in range(4)],
-        "n_test": 10, "timings": {"target_seconds": 1.0}, "created": "2024-01-01T00:00:00+00:00",
-    }
+                accuracy=0.6, protocol="paper", kind="synthetic", experiment="table1_visual_transfer",
+                profile="smoke", classes=tuple(SIX), key=None):
+    """A record of the one layout, built by the library (mtl.records.build_record) without training."""
+    cell = Cell(experiment=experiment, method=method, target=target, sources=tuple(sources), modality=modality,
+                classes=tuple(classes), source_classes=tuple(classes) if sources else (), protocol=protocol,
+                seed=seed, fold=fold, config=get_profile(profile), data=tuple((c, kind) for c in (target, *sources)))
+    curve = [{"generation": g, "best_fitness": 0.1 * g, "val_accuracy": 0.1 * g if g % 2 == 0 else float("nan")}
+             for g in range(4)]
+    result = RunResult(metrics=_metrics(accuracy, list(classes)), n_train=600, n_test=50 * len(classes), n_folds=2,
+                       provenance={"copy": f"{kind} {target}", "content_hash": "abc"}, target_seconds=1.0,
+                       learning_curve=curve)
+    return build_record(cell, result, key=key)
 
 
 def write_records(records, sub="runs"):
@@ -85,7 +92,7 @@ def test_summarise_means_and_sds_over_folds_and_seeds():
     paper = summary[summary.protocol == "paper"].iloc[0]
     assert paper["accuracy_mean"] == pytest.approx(0.65)
     assert paper["accuracy_sd"] == pytest.approx(np.std([0.5, 0.7, 0.6, 0.8], ddof=1))
-    assert paper["utt_accuracy_mean_prob_mean"] == pytest.approx(0.75)
+    assert paper["utt_accuracy_mean_prob_mean"] == pytest.approx(0.65)  # one segment per utterance
     assert paper["acc_anger_mean"] == pytest.approx(0.65)
     assert paper["n_records"] == 4 and paper["folds_done"] == 2 and paper["seeds"] == [0, 1]
     speaker = summary[summary.protocol == "speaker"].iloc[0]
@@ -164,7 +171,7 @@ def test_learning_curves_frame():
 
 def test_paper_comparison_uses_the_tables_own_experiments_by_default():
     own = make_record(accuracy=0.6)
-    elsewhere = make_record(accuracy=0.2, experiment="convergence", key="other")
+    elsewhere = make_record(accuracy=0.2, experiment="convergence")
     summary = summarise([own, elsewhere])
     table = paper_comparison(summary, "table1")
     assert table[table["Target"] == "savee"]["Overall (ours)"].tolist() == ["0.60"]
@@ -187,3 +194,20 @@ def test_pooled_confusion_sums_folds():
     b["metrics"]["classes"] = ["anger", "sadness"]
     with pytest.raises(ConfigError, match="different classes"):
         pooled_confusion([a, b])
+
+
+def test_a_config_field_added_at_its_default_keeps_the_summary_group():
+    """Groups hash only the differences from the paper, result-neutral fields left out."""
+    old = make_record(fold=0, accuracy=0.6)
+    new = make_record(fold=1, accuracy=0.7)
+    new["config"] = {**new["config"], "checkpoint_every": 99}  # result-neutral
+    later = make_record(fold=0, seed=1, accuracy=0.8)
+    from mtl.config import paper_defaults
+
+    with pytest.MonkeyPatch.context() as patch:  # a later version whose Config has one more field
+        patch.setattr("mtl.config.paper_defaults", lambda: {**paper_defaults(), "a_later_option": "off"})
+        later["config"] = {**later["config"], "a_later_option": "off"}
+        summary = summarise([old, new, later])
+        assert len(summary) == 1 and summary["n_records"].item() == 3
+        later["config"]["a_later_option"] = "on"
+        assert len(summarise([old, new, later])) == 2

@@ -19,12 +19,11 @@ from pathlib import Path
 import pytest
 
 from mtl.config import get_profile
+from mtl.datasets import load_dataset
 from mtl.errors import ConfigError
-from mtl.experiments import DATA_MODES, load_dataset
 from mtl.io import read_json
 from mtl.paths import cache_dir
-from mtl.sweep import (DATA_CHOICES, CorpusSpec, cells_table, grid_cells, local_cluster, main, parse_corpus_spec,
-                       plan_workers, run_sweep)
+from mtl.sweep import cells_table, grid_cells, local_cluster, main, plan_workers, run_sweep
 
 EXPERIMENT = "sweep_test"
 # A custom experiment on tiny synthetic audio: SAVEE from scratch, and
@@ -86,12 +85,7 @@ def _forget_source_models() -> None:
 # ---------------------------------------------------------------------------
 # the grid and the plan (no workers)
 # ---------------------------------------------------------------------------
-def test_corpus_specs_and_grid_filters(runs):
-    assert parse_corpus_spec("savee") == CorpusSpec("savee")
-    assert parse_corpus_spec("enterface+savee->emodb") == CorpusSpec("emodb", ("enterface", "savee"))
-    with pytest.raises(ConfigError, match="bad corpus spec"):
-        parse_corpus_spec("enterface->")
-
+def test_grid_filters(runs):
     cells = grid_cells(**GRID, seeds=[0, 1, 0], folds=[0, 1])
     assert len(cells) == 2 * 2 * 2  # the repeated seed is dropped
     assert {(c.experiment, c.method, c.target, c.sources) for c in cells} == {
@@ -112,6 +106,8 @@ def test_corpus_specs_and_grid_filters(runs):
         grid_cells([table4], profile="smoke", corpora=["ravdess"])
     with pytest.raises(ConfigError, match="unknown Config parameter"):
         grid_cells(**GRID, overrides={"generationz": 5})
+    with pytest.raises(ConfigError, match="bad corpus spec"):
+        grid_cells(**{**GRID, "corpora": ["emodb->"]})
 
 
 def test_plan_workers_never_oversubscribes_by_default():
@@ -125,7 +121,6 @@ def test_plan_workers_never_oversubscribes_by_default():
 
 
 def test_cli_dry_run_and_bad_input(runs, capsys):
-    assert DATA_CHOICES == DATA_MODES  # the parser's choices, kept without importing mtl.experiments
     assert main(["--experiments", EXPERIMENT, "--profile", "smoke", "--corpora", "emodb->savee", "--data",
                  "synthetic", "--methods", "scratch", "transfer", "--seeds", "0", "1", "--folds", "0", "-p",
                  "generations", "4", "--dry-run"]) == 0

@@ -21,26 +21,18 @@ from mtl.corpora.base import COLUMNS, MODALITIES, OPTIONAL_COLUMNS
 from mtl.corpora.custom import load_image_folder, load_manifest
 from mtl.corpora.emodb import load_emodb
 from mtl.corpora.enterface import load_enterface
-from mtl.corpora.labels import (ABBREVIATIONS, CLASS_SETS, EMOTIONS, PAPER_ORDER, LabelError, canonical_order,
-                                normalise_emotion, paper_order, restrict, shared_classes)
+from mtl.corpora.labels import (ABBREVIATIONS, EMOTIONS, PAPER_ORDER, LabelError, canonical_order,
+                                normalise_emotion, paper_order, restrict)
 from mtl.corpora.ravdess import load_ravdess
+from mtl.corpora.registry import (CORPORA, CorpusCard, class_set, corpus_card, corpus_names, register_corpus,
+                                  shared_classes)
 from mtl.corpora.savee import load_savee
 from mtl.errors import ConfigError
-
-CORPUS_FOLDERS: dict[str, str] = {
-    "emodb": "emodb", "ravdess": "ravdess-speech-16k", "savee": "savee", "enterface": "enterface",
-}
-"""Folder of each known corpus under :func:`mtl.paths.data_root`."""
-CORPUS_MODALITIES: dict[str, tuple[str, ...]] = {
-    "emodb": ("audio",), "ravdess": ("audio",), "savee": ("audio", "video"), "enterface": ("audio", "video"),
-}
 
 
 def default_root(name: str) -> Path:
     """Where ``load_corpus(name)`` looks when no root is given: ``data_root()/<folder>``."""
-    if name not in CORPUS_FOLDERS:
-        raise ConfigError(f"unknown corpus {name!r}; known: {', '.join(CORPUS_FOLDERS)}")
-    return paths.data_root() / CORPUS_FOLDERS[name]
+    return paths.data_root() / corpus_card(name).folder
 
 
 def load_corpus(name: str | Path, root: str | Path | None = None, modality: str = "audio",
@@ -49,40 +41,30 @@ def load_corpus(name: str | Path, root: str | Path | None = None, modality: str 
 
     Parameters
     ----------
-    name : "emodb", "ravdess", "savee", "enterface", or the path of a manifest CSV
-        or of a class-per-folder image tree.
-    root : the corpus folder; default ``mtl.paths.data_root()/<folder>``
-        (folders emodb, ravdess-speech-16k, savee, enterface; set MTL_DATA_ROOT).
-    modality : "audio" or "video" (SAVEE and eNTERFACE have both; the others audio only).
+    name : a registered corpus (:data:`mtl.corpora.registry.CORPORA`: "emodb", "ravdess",
+        "savee", "enterface", ...), or the path of a manifest CSV or of a class-per-folder image tree.
+    root : the corpus folder; default ``mtl.paths.data_root()/<folder>`` (the
+        card's folder: emodb, ravdess-speech-16k, savee, enterface; set MTL_DATA_ROOT).
+    modality : "audio" or "video", one of the card's modalities.
         Ignored for manifests and image folders, whose modality follows each file.
     strict : raise :class:`~mtl.errors.BadInputError` on the first unusable file
         instead of skipping it and listing it in ``df.attrs["skipped"]``.
     """
-    if str(name) not in CORPUS_FOLDERS:
+    if str(name) not in CORPORA:
         path = Path(name).expanduser()
         if path.suffix.lower() == ".csv":
             return load_manifest(path, strict=strict)
         if path.is_dir():
             return load_image_folder(path, strict=strict)
-        raise ConfigError(f"unknown corpus {str(name)!r}: use one of {', '.join(CORPUS_FOLDERS)}, "
+        raise ConfigError(f"unknown corpus {str(name)!r}: use one of {', '.join(CORPORA)}, "
                           "a manifest .csv file or an image folder")
-    name = str(name)
-    if modality not in CORPUS_MODALITIES[name]:
-        raise ConfigError(f"{name} has modality {' or '.join(map(repr, CORPUS_MODALITIES[name]))}, "
-                          f"got {modality!r}")
-    root = default_root(name) if root is None else Path(root)
-    if name == "emodb":
-        return load_emodb(root, strict=strict)
-    if name == "ravdess":
-        return load_ravdess(root, strict=strict)
-    if name == "savee":
-        return load_savee(root, modality=modality, strict=strict)
-    return load_enterface(root, modality=modality, strict=strict)
+    card = corpus_card(str(name), modality)
+    return card.loader(default_root(card.name) if root is None else Path(root), modality, strict)
 
 
 __all__ = [
-    "ABBREVIATIONS", "CLASS_SETS", "COLUMNS", "CORPUS_FOLDERS", "EMOTIONS", "MODALITIES", "OPTIONAL_COLUMNS",
-    "PAPER_ORDER", "LabelError", "canonical_order", "default_root", "load_corpus", "load_emodb",
-    "load_enterface", "load_image_folder", "load_manifest", "load_ravdess", "load_savee", "normalise_emotion",
-    "paper_order", "restrict", "shared_classes",
+    "ABBREVIATIONS", "COLUMNS", "CORPORA", "CorpusCard", "EMOTIONS", "MODALITIES", "OPTIONAL_COLUMNS",
+    "PAPER_ORDER", "LabelError", "canonical_order", "class_set", "corpus_card", "corpus_names", "default_root",
+    "load_corpus", "load_emodb", "load_enterface", "load_image_folder", "load_manifest", "load_ravdess",
+    "load_savee", "normalise_emotion", "paper_order", "register_corpus", "restrict", "shared_classes",
 ]

@@ -4,7 +4,7 @@ An utterance becomes ``n_segments`` images of 64 Mel bands x 64 frames x 3
 channels (static, delta, delta-delta):
 
 1. :func:`load_audio` -- decode (wav/flac/ogg via soundfile; avi/mp4/... via PyAV,
-   the clip's own sound track, :func:`mtl.synthetic.video.read_audio_track`), mix to mono, resample to ``config.sample_rate``
+   the clip's own sound track, :func:`mtl.media.read_audio_track`), mix to mono, resample to ``config.sample_rate``
    (16 kHz) with soxr.
 2. :func:`log_mel` -- 25 ms Hamming window (400 samples), 10 ms hop (160),
    FFT size the next power of two (512), 64 Mel bands 20-8000 Hz (Slaney
@@ -47,6 +47,7 @@ import soxr
 
 from mtl.config import Config
 from mtl.errors import BadInputError
+from mtl.media import read_audio_track
 
 FEATURE_VERSION = 1
 """Bumped whenever the extraction changes its output (part of the cache key)."""
@@ -98,8 +99,6 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     if suffix in SOUNDFILE_SUFFIXES:
         samples, rate = _read_soundfile(path)
     elif suffix in CONTAINER_SUFFIXES:
-        from mtl.synthetic.video import read_audio_track  # PyAV; only video corpora need it
-
         samples, rate = read_audio_track(path)
     else:
         raise BadInputError(path, f"unsupported audio file type {suffix!r}")
@@ -197,11 +196,6 @@ def segment_image(logmel: np.ndarray, config: Config) -> np.ndarray:
     starts = np.arange(segment_count(n_frames, config)) * config.segment_hop
     windows = np.lib.stride_tricks.sliding_window_view(stacked, size, axis=1)  # (n_mels, n-size+1, 3, size)
     return np.ascontiguousarray(windows[:, starts].transpose(1, 0, 3, 2), dtype=np.float32)
-
-
-def signal_segments(signal: np.ndarray, config: Config) -> np.ndarray:
-    """:func:`segment_image` of :func:`log_mel` of a mono signal at ``config.sample_rate``."""
-    return segment_image(log_mel(signal, config), config)
 
 
 def utterance_segments(path: str | Path, config: Config) -> np.ndarray:

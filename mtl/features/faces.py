@@ -56,6 +56,7 @@ import pandas as pd
 
 from mtl.config import Config
 from mtl.errors import BadInputError
+from mtl.media import iter_video_frames
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 SCALE_FACTOR = 1.1
@@ -201,8 +202,6 @@ def clip_face_crops(path: str | Path, config: Config) -> tuple[np.ndarray, np.nd
     Raises :class:`BadInputError` for a missing, empty or undecodable clip, a
     clip without frames, and a clip in which no kept frame shows a face.
     """
-    from mtl.synthetic.video import iter_video_frames
-
     indices: list[int] = []
 
     def frames() -> Iterable[np.ndarray]:

@@ -26,11 +26,11 @@ from mtl.pathnet.genotype import (Frozen, active_modules, check_frozen, check_ge
                                   random_genotype)
 from mtl.pathnet.model import ConvSession, LinearSession, PathNet, PathwaySession
 from mtl.pathnet.state import StateFileError
-from mtl.pathnet.transfer import METHODS, PathNetClassifier, SourceModel, train_source, transfer_network
+from mtl.pathnet.transfer import PathNetClassifier, SourceModel, train_source, transfer_network
 
 __all__ = [
     "PathNet", "PathwaySession", "LinearSession", "ConvSession",
-    "PathNetClassifier", "SourceModel", "train_source", "transfer_network", "METHODS",
+    "PathNetClassifier", "SourceModel", "train_source", "transfer_network",
     "evolve", "finetune", "EvolutionResult", "History", "BatchStream", "best_individual",
     "random_genotype", "mutate", "active_modules", "frozen_modules", "check_genotype", "check_frozen", "Frozen",
     "BadArgumentError", "StateFileError",

@@ -36,15 +36,8 @@ from mtl.config import Config
 from mtl.pathnet.checks import CHUNK_ROWS, BadArgumentError, check_n_classes, torch_generator
 from mtl.pathnet.genotype import Frozen, active_modules
 
-#: Output channels of one convolutional module when Config has no ``conv_channels`` field.
-DEFAULT_CONV_CHANNELS = 8
 #: Samples per evaluation chunk for convolutional networks (their maps are large).
 CONV_CHUNK_ROWS = 256
-
-
-def conv_channels(config: Config) -> int:
-    """Channels of one convolutional module (``config.conv_channels`` if present, else 8)."""
-    return int(getattr(config, "conv_channels", DEFAULT_CONV_CHANNELS))
 
 
 class PathNet(nn.Module):

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtl.config import Config
+from mtl.config import METHODS, Config
 from mtl.errors import ConfigError
 from mtl.pathnet.checks import BadArgumentError, as_features, as_labels, check_n_classes, derived_seed
 from mtl.pathnet.evolution import (Callback, EvolutionResult, History, check_architecture, evolve,
@@ -35,7 +35,6 @@ from mtl.pathnet.genotype import Frozen, check_genotype, frozen_modules
 from mtl.pathnet.model import PathNet
 from mtl.pathnet.state import StateFileError, load_state, net_tensors, save_state, strip_prefix
 
-METHODS = ("scratch", "transfer", "finetune")
 _MODEL_FORMAT = "mtl.pathnet.source/1"
 
 

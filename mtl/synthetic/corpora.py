@@ -45,24 +45,21 @@ import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import soundfile as sf
 
 from mtl import paths
-from mtl.corpora import emodb, enterface, savee
+from mtl.corpora import corpus_card, corpus_names, emodb, enterface, savee
 from mtl.errors import ConfigError
 from mtl.io import read_json, write_json
+from mtl.media import write_avi
+from mtl.synthetic import faces
 from mtl.synthetic.speech import CORPUS_STYLES, Speaker, make_speaker, synthesize
-
-if TYPE_CHECKING:
-    from mtl.synthetic.faces import FaceIdentity
 
 log = logging.getLogger("mtl.synthetic")
 
-CORPORA: tuple[str, ...] = ("enterface", "savee", "emodb")
 SIZES: tuple[str, ...] = ("full", "tiny")
 GENERATOR_VERSION = 2
 """Bumped whenever the output for the same (name, size, seed) changes; stale folders are regenerated."""
@@ -75,7 +72,10 @@ FRAME_SIZE: tuple[int, int] = (128, 128)
 CLIP_FRAMES: dict[str, int] = {"full": 25, "tiny": 20}
 """Frames per video clip; its speech lasts frames / FPS seconds."""
 
-_CORPUS_IDS = {name: i for i, name in enumerate(CORPORA)}
+# The layouts this generator writes (a corpus card's ``generator``), each with
+# a fixed number that seeds its random streams: the files of a layout never
+# change when another layout is added.
+_CORPUS_IDS = {"enterface": 0, "savee": 1, "emodb": 2}
 _SPEECH, _FACE, _VOICE, _PLAN = 0, 1, 2, 3  # independent random streams
 
 # eNTERFACE layout: subject numbers with the real corpus's gap, and its irregularities.
@@ -130,14 +130,16 @@ def make_corpus(name: str, root: str | Path | None = None, size: str = "full", s
 
     Parameters
     ----------
-    name : "enterface", "savee" or "emodb".
+    name : a corpus whose card has a synthetic ``generator``
+        (:func:`mtl.corpora.corpus_names` with ``synthetic=True``: enterface, savee, emodb).
     root : target folder; default :func:`default_root` (under ``MTL_CACHE_DIR``).
     size : "full" (the real corpus's size) or "tiny" (a few items of every class, for tests).
     seed : everything generated follows from it; same seed, same files.
     workers : processes; default 2 (or fewer cores) for corpora of over 100 recordings, else 1.
     """
-    if name not in CORPORA:
-        raise ConfigError(f"no synthetic corpus {name!r}; choose one of {', '.join(CORPORA)}")
+    if corpus_card(name).generator not in _CORPUS_IDS:
+        raise ConfigError(f"no synthetic corpus {name!r}; choose one of {', '.join(corpus_names(synthetic=True))}")
+    name = corpus_card(name).generator  # the layout to write
     if size not in SIZES:
         raise ConfigError(f"size must be one of {SIZES}, got {size!r}")
     root = Path(root).expanduser().resolve() if root is not None else default_root(name, size, seed)
@@ -270,14 +272,12 @@ def _write_items(name: str, size: str, seed: int, items: list[Item], staging: st
 
 def _write_clip(name: str, seed: int, item: Item, speech: np.ndarray, sample_rate: int, staging: Path,
                 size: str) -> pd.DataFrame:
-    from mtl.synthetic import faces, video
-
     rng = np.random.default_rng([seed, _CORPUS_IDS[name], item.index, _FACE])
     frames, au, au_names = faces.render_clip(face_identity(name, item.speaker, seed), item.emotion,
                                              CLIP_FRAMES[size], rng, size=FRAME_SIZE)
     target = staging / item.video_path
     target.parent.mkdir(parents=True, exist_ok=True)
-    video.write_avi(target, frames, FPS, audio=speech, sample_rate=sample_rate)
+    write_avi(target, frames, FPS, audio=speech, sample_rate=sample_rate)
     table = pd.DataFrame(au, columns=au_names)
     table.insert(0, "frame", np.arange(len(frames)))
     table.insert(0, "path", item.video_path)
@@ -290,10 +290,8 @@ def speaker_voice(name: str, speaker: str, gender: str, seed: int) -> Speaker:
     return make_speaker(speaker, gender, rng)
 
 
-def face_identity(name: str, speaker: str, seed: int) -> FaceIdentity:
+def face_identity(name: str, speaker: str, seed: int) -> faces.FaceIdentity:
     """The face of one speaker of a synthetic corpus (the same in every clip)."""
-    from mtl.synthetic import faces
-
     rng = np.random.default_rng([seed, _CORPUS_IDS[name], zlib.crc32(speaker.encode()), _FACE])
     return faces.random_identity(rng)
 
