@@ -21,7 +21,7 @@ from pathlib import Path
 from mtl.ablation import STEP_SECONDS_FILE, measure_step_seconds, write_step_seconds
 from mtl.config import MODULE_TYPES
 from mtl.paths import project_root
-from mtl.sweep import limit_threads
+from mtl.schedulers import limit_threads
 
 
 def main(argv: list[str] | None = None) -> int:

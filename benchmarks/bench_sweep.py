@@ -105,7 +105,7 @@ def probe_features(barrier) -> dict:
 def memory_probe() -> list[dict]:
     import multiprocessing
 
-    from mtl.sweep import prepare_worker, shared_environ
+    from mtl.schedulers import prepare_worker, shared_environ
 
     context = multiprocessing.get_context("forkserver")
     with context.Manager() as manager, ProcessPoolExecutor(2, mp_context=context, initializer=prepare_worker,

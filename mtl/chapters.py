@@ -25,32 +25,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from mtl.cells import RunSpec, parse_run_spec, resolve_classes
+from mtl.config import DATA_MODES, MODALITIES, PAPER, PAPER_SYMBOLS, PROTOCOLS, check_choice, get_profile
+from mtl.corpora import CORPORA, corpus_card, load_corpus
+from mtl.datasets import corpus_root, resolve_data_kind
 from mtl.errors import ConfigError, MissingDataError
+from mtl.experiments import EXPERIMENTS, experiment_cells
+from mtl.paths import data_root as current_data_root
 from mtl.paths import project_root
+from mtl.plots import learning_curves
+from mtl.results import load_records, paper_comparison, style_table, summarise, to_markdown
+from mtl.sweep import computed_records
 
 
 # ----------------------------------------------------------------------------
 # a notebook's parameters, checked and resolved (the cell after `parameters`)
 # ----------------------------------------------------------------------------
-_ARROW = re.compile(r"^\s*([A-Za-z0-9_+\s-]*?)\s*(?:->|→)\s*([A-Za-z0-9_-]+)\s*$")
-
-
-def parse_pair(text: str) -> tuple[tuple[str, ...], str]:
-    """``"enterface+savee->emodb"`` -> ``(("enterface", "savee"), "emodb")``; ``"savee"`` -> ``((), "savee")``."""
-    text = str(text).strip()
-    match = _ARROW.match(text)
-    if match:
-        sources = tuple(sorted(s.strip() for s in match.group(1).split("+") if s.strip()))
-        if not sources:
-            raise ConfigError(f"{text!r}: no source corpus before '->' (write e.g. 'enterface->savee')")
-        return sources, match.group(2)
-    if not re.fullmatch(r"[A-Za-z0-9_]+", text):
-        raise ConfigError(f"{text!r} is not a corpus or a 'source->target' pair (e.g. 'enterface+savee->emodb')")
-    return (), text
-
-
 def _pair_text(sources: Sequence[str], target: str) -> str:
-    return f"{'+'.join(sources)}->{target}" if sources else target
+    return str(RunSpec(target, tuple(sources) or None))
 
 
 @dataclass
@@ -80,7 +72,6 @@ class NotebookPlan:
         """The run's settings as a two-column DataFrame (what, value)."""
         import pandas as pd
 
-        from mtl.config import PAPER, PAPER_SYMBOLS
 
         config = self.config
         rows: list[tuple[str, str]] = []
@@ -130,10 +121,12 @@ class NotebookPlan:
         return self.settings().to_string(index=False)
 
     def run(self, progress: bool = False) -> list[dict[str, Any]]:
-        """Compute every cell (or load its stored record) and return the records, in cell order."""
-        from mtl.experiments import run_cell
+        """Compute every cell (or load its stored record) and return the records, in cell order.
 
-        return [run_cell(cell, progress=progress) for cell in self.cells]
+        The cells go through :func:`mtl.sweep.computed_records`, in this
+        process (the way every grid of the package is run).
+        """
+        return computed_records(self.cells, progress=progress)
 
 
 def plan_notebook(experiment: str | None = None, *, data_root: str | Path | None = None,
@@ -181,9 +174,6 @@ def plan_notebook(experiment: str | None = None, *, data_root: str | Path | None
         population (the paper's S), tournaments (G), SGD steps per pathway (T;
         None: one pass over the training set), learning rate, mini-batch size.
     """
-    from mtl import experiments as ex
-    from mtl.config import get_profile
-
     if data_root is not None:
         root = Path(data_root).expanduser().resolve()
         if not root.is_dir():
@@ -191,7 +181,6 @@ def plan_notebook(experiment: str | None = None, *, data_root: str | Path | None
                                    "folder that holds the real corpora (emodb/, ravdess-speech-16k/, ...), or "
                                    "None for the default")
         os.environ["MTL_DATA_ROOT"] = str(root)
-    from mtl.paths import data_root as current_data_root
 
     overrides = {name: value for name, value in (("population", population), ("generations", generations),
                                                  ("steps_per_pathway", steps_per_pathway), ("lr", lr),
@@ -206,54 +195,55 @@ def plan_notebook(experiment: str | None = None, *, data_root: str | Path | None
     if protocol is not None:
         protocols = (protocol,) if isinstance(protocol, str) else tuple(protocol)
         for name in protocols:
-            ex._check_choice(name, ex.PROTOCOLS, "protocol")
+            check_choice(name, PROTOCOLS, "protocol")
     else:
         protocols = ()
     if modality is not None:
-        ex._check_choice(modality, ex.MODALITIES, "modality")
+        check_choice(modality, MODALITIES, "modality")
     if data is not None:
-        ex._check_choice(data, ex.DATA_MODES, "data mode")
+        check_choice(data, DATA_MODES, "data mode")
     names = [corpora] if isinstance(corpora, str) else list(corpora or [])
 
     if experiment is None:
         for name in names:
-            ex._check_corpus(name, modality)
+            corpus_card(name, modality)
         if corpora is None:  # every corpus that exists here (real-only corpora need the data root)
-            names = [n for n, info in ex.CORPORA.items() if info.synthetic or
+            names = [n for n, info in CORPORA.items() if info.synthetic or
                      (data != "synthetic" and (current_data_root() / info.folder).is_dir())]
-            names = [n for n in names if modality is None or modality in ex.CORPORA[n].modalities]
-        kinds = {name: ex.resolve_data_kind(name, data or "auto") for name in names}
+            names = [n for n in names if modality is None or modality in CORPORA[n].modalities]
+        kinds = {name: resolve_data_kind(name, data or "auto") for name in names}
         return NotebookPlan(None, "", profile, config, seeds, protocols or (config.protocol,), modality,
                             tuple(names), (), data or "auto", current_data_root(), kinds, [])
 
-    if experiment not in ex.EXPERIMENTS:
-        raise ConfigError(f"unknown experiment {experiment!r}; choose one of {', '.join(ex.EXPERIMENTS)}")
-    entry = ex.EXPERIMENTS[experiment]
+    if experiment not in EXPERIMENTS:
+        raise ConfigError(f"unknown experiment {experiment!r}; choose one of {', '.join(EXPERIMENTS)}")
+    entry = EXPERIMENTS[experiment]
     modality = modality or entry.modality
     data = data or entry.data
     protocols = protocols or entry.protocols
     registry_pairs = list(dict.fromkeys((tuple(sorted(r.sources)), r.target) for r in entry.runs if r.sources))
-    pairs = [parse_pair(n) for n in names] if names else registry_pairs
+    specs = [parse_run_spec(n) for n in names]
+    pairs = [(spec.sources or (), spec.target) for spec in specs] if names else registry_pairs
     methods = list(dict.fromkeys(r.method for r in entry.runs))
     cells: list[Any] = []
     common = dict(modality=modality, config=config, protocols=protocols, seeds=seeds, data=data)
     for sources, target in pairs:
         for corpus in (*sources, target):
-            ex._check_corpus(corpus, modality)
+            corpus_card(corpus, modality)
         if (sources, target) in registry_pairs or (not sources and any(r.target == target for r in entry.runs)):
             for method in methods:
                 wanted = () if method == "scratch" else sources
                 if any(r.method == method and r.target == target and tuple(sorted(r.sources)) == wanted
                        for r in entry.runs):
-                    cells += ex.experiment_cells(experiment, method=method, target=target, sources=wanted,
+                    cells += experiment_cells(experiment, method=method, target=target, sources=wanted,
                                                  classes=classes, **common)
             continue
         if not sources:
             raise ConfigError(f"{experiment} has no run with target {target!r}; give a 'source->target' pair")
         rule = classes if classes is not None else "shared"
-        target_classes, _ = ex.resolve_classes(target, sources, rule)
+        target_classes, _ = resolve_classes(target, sources, rule)
         for method in methods:
-            cells += ex.experiment_cells(f"{experiment}-custom", method=method, target=target,
+            cells += experiment_cells(f"{experiment}-custom", method=method, target=target,
                                          sources=() if method == "scratch" else sources,
                                          classes=list(target_classes), folds=entry.folds, **common)
     kinds = {corpus: kind for cell in cells for corpus, kind in cell.data}
@@ -290,8 +280,6 @@ class RealRecords:
                     "`MTL_DATA_ROOT` pointing at the real corpora, e.g. "
                     "`mtl.experiments.run_experiment(\"real_recordings\", config=mtl.get_profile(\"paper\"))`, "
                     "then copy `results/runs/real_recordings/` to `results/real/` and commit it.")
-        from mtl.results import to_markdown
-
         frame = self.frame
         groups = (frame.groupby(["experiment", "method", "sources", "target", "protocol", "data_kind"], dropna=False)
                   .agg(records=("cell_key", "size"), seeds=("seed", lambda s: ", ".join(map(str, sorted(set(s))))),
@@ -304,8 +292,6 @@ class RealRecords:
     def comparison(self, table: str = "table4") -> Any:
         """The paper's numbers beside these records' (mean ± sd), or a note that there are none."""
         from IPython.display import Markdown
-
-        from mtl.results import paper_comparison, summarise
 
         if self.empty:
             return Markdown(f"*Nothing to compare with the paper's {table.replace('table', 'Table ')}: "
@@ -320,8 +306,6 @@ class RealRecords:
 
             display(Markdown("*No learning curves: no real-data records are committed yet.*"))
             return None
-        from mtl.plots import learning_curves
-
         return learning_curves(self.frame, by=lambda record: f"{record['method']} ({record['protocol']} protocol)",
                                title="Real recordings: held-out accuracy of the best pathway")
 
@@ -379,9 +363,6 @@ def committed_real_records(records_dir: str | Path | None = None,
     (:data:`mtl.experiments.EXPERIMENTS`) -- the ablation's records have a
     chapter of their own.
     """
-    from mtl.experiments import EXPERIMENTS
-    from mtl.results import load_records
-
     if records_dir is not None:
         folder = Path(records_dir).expanduser().resolve()
         if not folder.is_dir():
@@ -443,8 +424,6 @@ class Comparison:
         return frame[[c for c in keep if c in frame.columns]]
 
     def _repr_html_(self) -> str:
-        from mtl.results import style_table
-
         name = self.table.replace("table", "Table ")
         # Numbers stay on one line (a wide table scrolls); long provenance texts get room to wrap.
         accuracy = (style_table(self.accuracy())
@@ -470,8 +449,6 @@ def _runs(frame: Any) -> list[str]:
 
 def compare_with_paper(summary: Any, table: str, digits: int = 2) -> Comparison:
     """:func:`mtl.results.paper_comparison` of ``summary`` for ``table``, displayed as two tables."""
-    from mtl.results import paper_comparison
-
     return Comparison(paper_comparison(summary, table, digits=digits), table)
 
 
@@ -483,14 +460,11 @@ def corpus_tables(plan: NotebookPlan) -> dict[tuple[str, str], Any]:
 
     Synthetic corpora are generated on first use (cached under ``MTL_CACHE_DIR``).
     """
-    from mtl import experiments as ex
-    from mtl.corpora import load_corpus
-
     tables = {}
     for name in plan.corpora:
         kind = plan.data_kinds[name]
-        root = ex.corpus_root(name, kind, plan.config)
-        for modality in ex.CORPORA[name].modalities:
+        root = corpus_root(name, kind, plan.config)
+        for modality in CORPORA[name].modalities:
             if plan.modality in (None, modality):
                 table = load_corpus(name, root=root, modality=modality)
                 table.attrs["kind"] = kind
@@ -501,8 +475,6 @@ def corpus_tables(plan: NotebookPlan) -> dict[tuple[str, str], Any]:
 def corpus_overview(tables: Mapping[tuple[str, str], Any]) -> Any:
     """One row per (corpus, modality): copy, files, speakers, classes, files skipped."""
     import pandas as pd
-
-    from mtl.experiments import CORPORA
 
     rows = []
     for (name, modality), table in tables.items():

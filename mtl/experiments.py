@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from mtl.cells import Cell, RunSpec, make_cell
 from mtl.config import DATA_MODES, PROTOCOLS, Config, check_choice, get_profile
 from mtl.datasets import load_dataset
 from mtl.errors import ConfigError
-from mtl.runner import run_cell
+from mtl.sweep import computed_records
 
 __all__ = ["Run", "Experiment", "EXPERIMENTS", "experiments_table", "experiment_cells", "run_experiment"]
 
@@ -229,7 +228,7 @@ def run_experiment(experiment: str, method: str | None = None, target: str | Non
                    source_classes: Iterable[str] | None = None, protocols: str | Sequence[str] | None = None,
                    seeds: Iterable[int] = (0,), folds: Iterable[int] | None = None, data: str | None = None,
                    progress: bool = True) -> list[dict[str, Any]]:
-    """Run (or load) every cell of an experiment in this process; return their records.
+    """Run (or load) every cell of an experiment in this process; return their records, in cell order.
 
     ``run_experiment("table1_visual_transfer", config=get_profile("smoke"))``
     runs the registered experiment; ``run_experiment("mine", "transfer",
@@ -239,10 +238,4 @@ def run_experiment(experiment: str, method: str | None = None, target: str | Non
     """
     cells = experiment_cells(experiment, method, target, sources, modality, config, classes, source_classes,
                              protocols, seeds, folds, data)
-    records = []
-    with tqdm(total=len(cells), desc=experiment, unit="cell", disable=not progress) as bar:
-        for cell in cells:
-            bar.set_postfix_str(f"{cell.method} {cell.spec} {cell.protocol} s{cell.seed} f{cell.fold}")
-            records.append(run_cell(cell))
-            bar.update()
-    return records
+    return computed_records(cells, progress=progress)

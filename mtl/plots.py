@@ -21,8 +21,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
+from mtl.corpora import CORPORA
 from mtl.corpora.labels import ABBREVIATIONS, paper_order
 from mtl.errors import ConfigError
+from mtl.features.audio import utterance_segments
+from mtl.features.faces import clip_face_crops, face_track, score_threshold
+from mtl.synthetic.faces import random_identity, render_blank_face, render_clip
 
 __all__ = ["learning_curves", "fitness_over_generations", "confusion_matrix_plot", "draw_pathways",
            "record_pathways", "per_class_bars", "ablation_bars", "class_distribution", "logmel_examples",
@@ -462,8 +466,6 @@ def ablation_bars(table: pd.DataFrame, decision: str = "segment", methods: Seque
 # ----------------------------------------------------------------------------
 def class_distribution(tables: Mapping[tuple[str, str], Any]) -> Figure:
     """Files per emotion of each corpus (one panel per corpus and modality), in the paper's class order."""
-    from mtl.experiments import CORPORA
-
     n = len(tables)
     columns = min(n, 3)
     rows = -(-n // columns)
@@ -492,9 +494,6 @@ def logmel_examples(tables: Mapping[tuple[str, str], Any], config: Any, corpus: 
     audio table; its middle segment is shown. Rows are emotions, columns
     channels; the title says whether the recordings are real or synthetic.
     """
-    from mtl.experiments import CORPORA
-    from mtl.features.audio import utterance_segments
-
     if (corpus, "audio") not in tables:
         raise ConfigError(f"{corpus} (audio) is not among this run's corpora: "
                           f"{', '.join(f'{n} ({m})' for n, m in tables)}")
@@ -531,9 +530,6 @@ def face_crop_examples(tables: Mapping[tuple[str, str], Any], config: Any, seed:
     Rows are corpora, columns emotions in the paper's order; crops come from
     :func:`mtl.features.faces.clip_face_crops` exactly as the experiments see them.
     """
-    from mtl.experiments import CORPORA
-    from mtl.features.faces import clip_face_crops
-
     videos = {name: table for (name, modality), table in tables.items() if modality == "video"}
     if not videos:
         raise ConfigError("no video corpus among the tables (eNTERFACE and SAVEE have video)")
@@ -570,9 +566,6 @@ def face_fallback_example(config: Any, seed: int = 0, n_frames: int = 10,
     forward over later misses. Returns the figure (frames with their boxes,
     and the crops) and the per-frame table.
     """
-    from mtl.features.faces import face_track, score_threshold
-    from mtl.synthetic.faces import random_identity, render_blank_face, render_clip
-
     rng = np.random.default_rng(seed)
     identity = random_identity(rng)
     frames, _, _ = render_clip(identity, "happiness", n_frames, rng)

@@ -5,8 +5,12 @@ folds, each cell an evolution of G generations. :func:`grid_cells` expands a
 grid into :class:`~mtl.cells.Cell` objects and :func:`run_sweep` runs
 them as independent tasks -- cells of any kind (:class:`mtl.cells.CellKind`:
 the ablation's inner-fold runs are another), each computed by the runner of
-its kind (:func:`mtl.runner.run`):
+its kind (:func:`mtl.runner.run`), on one of the schedulers of
+:mod:`mtl.schedulers`:
 
+* ``scheduler="inline"``: one cell after the other in this process (what a
+  notebook or :func:`mtl.experiments.run_experiment` uses for a chapter's
+  few cells);
 * ``scheduler=None`` or ``"pool"`` (default): a local process pool over all cores;
 * ``scheduler="dask-local"``: a Dask ``LocalCluster`` on loopback (no
   dashboard), the same code path as a real cluster;
@@ -60,16 +64,12 @@ folds. Each outcome carries its worker's peak resident set size.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import resource
-import socket
 import sys
 import time
-import traceback
 import warnings
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -77,8 +77,7 @@ from typing import TYPE_CHECKING, Any
 from mtl.config import (DATA_MODES, METHODS, MODALITIES, PROFILES, PROTOCOLS, Config, canonical_names, get_profile,
                         parse_value)
 from mtl.errors import ConfigError, MtlError
-from mtl.io import file_lock
-from mtl.paths import cache_dir, data_root, results_dir
+from mtl.paths import results_dir
 
 # The cells, the runner and the experiments (and with them pandas, torch and
 # scikit-learn) are imported where they are used, so that building the `mtl`
@@ -87,18 +86,19 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mtl.cells import Cell, CellKind, RunSpec
+    from mtl.schedulers import Task
 
 log = logging.getLogger(__name__)
 
-__all__ = ["grid_cells", "cells_table", "prepare_features", "plan_workers",
-           "run_sweep", "SweepReport", "local_cluster", "run_task", "run_source_task", "prepare_worker",
-           "limit_threads", "shared_environ", "add_sweep_parser", "cli_sweep", "main"]
+__all__ = ["grid_cells", "cells_table", "prepare_features", "plan_workers", "run_sweep", "computed_records",
+           "SweepReport",
+           "SCHEDULERS", "add_sweep_parser", "cli_sweep", "main"]
 
 ALLOWED_FAILURES = 3
 """Times a task may be on a worker that dies before it is reported as failed (Dask's default too)."""
 
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-_LOCAL_SCHEDULERS = (None, "pool", "dask-local")
+SCHEDULERS = ("inline", "pool", "dask-local")
+"""Named schedulers (:mod:`mtl.schedulers`); a Dask address (``tcp://host:8786``) is the other choice."""
 
 
 # ---------------------------------------------------------------------------
@@ -216,149 +216,6 @@ def prepare_features(cells: Sequence[CellKind], n_jobs: int | None = None, progr
 # ---------------------------------------------------------------------------
 # tasks (run in a worker process)
 # ---------------------------------------------------------------------------
-def limit_threads(n_threads: int) -> None:
-    """Make torch, BLAS and OpenMP use ``n_threads`` threads in this process."""
-    for name in _THREAD_VARIABLES:
-        os.environ[name] = str(n_threads)  # for thread pools started from now on
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    if torch.get_num_threads() != n_threads:
-        torch.set_num_threads(n_threads)
-    with contextlib.suppress(RuntimeError):  # allowed once, before any parallel work: the first call wins
-        torch.set_num_interop_threads(1)
-    threadpool_limits(n_threads)  # BLAS and OpenMP pools already loaded (numpy's, torch's)
-
-
-def _key_lock(name: str):
-    """An exclusive lock between processes, released by the system if the holder dies."""
-    return file_lock(cache_dir() / "locks" / f"{name}.lock")
-
-
-def _outcome(cell: CellKind, task: str = "cell") -> dict[str, Any]:
-    return {"task": task, "cell": cell.key, "experiment": cell.experiment, "describe": cell.describe(),
-            "source_key": cell.source_key}
-
-
-def _failed(outcome: dict[str, Any], error: BaseException | str, trace: str | None = None) -> dict[str, Any]:
-    message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-    return {**outcome, "status": "failed", "error": message, "traceback": trace, "seconds": 0.0}
-
-
-def prepare_worker(n_threads: int = 1, environ: dict[str, str] | None = None) -> None:
-    """Set a worker process up for tasks: ``environ`` (see :func:`shared_environ`), then :func:`limit_threads`."""
-    for name, value in (environ or {}).items():
-        os.environ[name] = value
-    limit_threads(n_threads)
-
-
-def _finish(outcome: dict[str, Any], start: tuple[float, float]) -> dict[str, Any]:
-    outcome["seconds"] = time.perf_counter() - start[0]
-    outcome["cpu_seconds"] = time.process_time() - start[1]  # below `seconds` when the cores are contended
-    outcome["pid"] = os.getpid()
-    outcome["host"] = socket.gethostname()
-    outcome["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
-    return outcome
-
-
-def run_task(cell: CellKind, n_threads: int = 1, environ: dict[str, str] | None = None,
-             source: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run one cell in a worker and return its outcome (never raises).
-
-    Parameters
-    ----------
-    cell : Cell, or a cell of another registered kind
-        The cell; the runner of its kind (:func:`mtl.runner.run`) writes its
-        record to ``cell.record_path``.
-    n_threads : int, default 1
-        Threads for torch + BLAS + OpenMP in this worker.
-    environ : dict or None
-        Environment variables to set first (the caller's ``MTL_*`` folders).
-    source : dict or None
-        Outcome of the task that trained the cell's source model; a failed
-        one fails this cell without running it.
-
-    Returns
-    -------
-    dict
-        ``task``, ``cell`` (key), ``experiment``, ``describe``, ``status``
-        (``"done"`` computed here, ``"reused"`` copied from another
-        experiment's identical cell, ``"skipped"`` record already there,
-        ``"failed"``), ``error`` and ``traceback`` when failed, ``seconds``,
-        ``cpu_seconds`` (this process's CPU time), ``pid``, ``host`` and
-        ``peak_rss_mb`` (the worker process's peak RSS).
-        The record itself is on disk.
-    """
-    outcome = _outcome(cell)
-    if source is not None and source["status"] == "failed":
-        return _failed(outcome, f"its source model failed: {source['error']}")
-    prepare_worker(n_threads, environ)
-    from mtl.runner import run
-
-    start = time.perf_counter(), time.process_time()
-    try:
-        with _key_lock(f"cell-{cell.key}"):
-            existed = cell.record_path.is_file()
-            record = run(cell, progress=False)
-        outcome["status"] = "skipped" if existed else "reused" if record.get("reused_from") else "done"
-    except Exception as error:  # a failed cell is reported; the sweep goes on
-        outcome = _failed(outcome, error, traceback.format_exc(limit=-8))
-    return _finish(outcome, start)
-
-
-def run_source_task(cell: CellKind, n_threads: int = 1, environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """Train (or find cached) the source model of ``cell``; the outcome as in :func:`run_task` (never raises)."""
-    outcome = _outcome(cell, task="source")
-    prepare_worker(n_threads, environ)
-    from mtl.runner import source_model
-
-    start = time.perf_counter(), time.process_time()
-    try:
-        _, info = source_model(cell, progress=False)  # locks and caches the model itself
-        outcome["status"] = "skipped" if info["cached"] else "done"
-    except Exception as error:
-        outcome = _failed(outcome, error, traceback.format_exc(limit=-8))
-    return _finish(outcome, start)
-
-
-def shared_environ() -> dict[str, str]:
-    """The caller's ``MTL_CACHE_DIR``, ``MTL_RESULTS_DIR`` and ``MTL_DATA_ROOT``, which workers must share."""
-    return {"MTL_CACHE_DIR": str(cache_dir()), "MTL_RESULTS_DIR": str(results_dir()),
-            "MTL_DATA_ROOT": str(data_root())}
-
-
-# ---------------------------------------------------------------------------
-# the plan: source tasks first, each cell after its source
-# ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Task:
-    name: str
-    """Unique task name (also the Dask key)."""
-    cell: CellKind
-    after: str | None = None
-    """Name of the source task this cell waits for."""
-
-    @property
-    def is_source(self) -> bool:
-        return self.name.startswith("source-")
-
-    @property
-    def kind(self) -> str:
-        return "source" if self.is_source else "cell"
-
-
-def _plan(cells: Sequence[CellKind]) -> list[_Task]:
-    sources: dict[str, _Task] = {}
-    tasks = []
-    for cell in cells:
-        after = None
-        if cell.source_key is not None:
-            after = f"source-{cell.source_key}"
-            sources.setdefault(after, _Task(after, cell))
-        tasks.append(_Task(f"cell-{cell.experiment}-{cell.key}", cell, after))
-    return [*sources.values(), *tasks]
-
-
 # ---------------------------------------------------------------------------
 # the report and the progress view
 # ---------------------------------------------------------------------------
@@ -482,8 +339,11 @@ def run_sweep(cells: Sequence[CellKind], scheduler: str | None = None, workers: 
     cells : sequence of cells of any registered kind (:class:`mtl.cells.CellKind`)
         From :func:`grid_cells` or :func:`mtl.experiments.experiment_cells`, or
         of another kind (the ablation's inner-fold runs).
-    scheduler : None, "pool", "dask-local" or a Dask scheduler address, default None
-        Where tasks run (see the module docstring); None is the local process pool.
+    scheduler : None, "inline", "pool", "dask-local" or a Dask scheduler address, default None
+        Where tasks run (see the module docstring); None is the local process
+        pool. ``"inline"`` computes the cells one after the other in this
+        process, with its threads as they are unless ``threads_per_task`` is
+        given, and an error propagates instead of becoming a failed outcome.
     workers : int or None, default None
         Worker processes for the pool and ``dask-local`` (never more than the
         cells to run); default ``cores // threads_per_task``. Ignored for a
@@ -497,175 +357,80 @@ def run_sweep(cells: Sequence[CellKind], scheduler: str | None = None, workers: 
         (the pool's setting; a Dask scheduler uses its own
         ``distributed.scheduler.allowed-failures``).
     """
-    remote = scheduler not in _LOCAL_SCHEDULERS
-    if remote and "://" not in str(scheduler):
-        raise ConfigError(f"scheduler must be 'pool', 'dask-local' or a Dask address such as "
+    from mtl import schedulers
+
+    scheduler = scheduler or "pool"
+    if scheduler not in SCHEDULERS and "://" not in scheduler:
+        raise ConfigError(f"scheduler must be one of {', '.join(SCHEDULERS)} or a Dask address such as "
                           f"tcp://host:8786, got {scheduler!r}")
-    workers, threads = (1, _threads(threads_per_task)) if remote else plan_workers(workers, threads_per_task)
+    if scheduler == "inline":
+        workers, threads = 1, threads_per_task or 0  # 0: this process's threads, left as they are
+    elif scheduler in SCHEDULERS:
+        workers, threads = plan_workers(workers, threads_per_task)
+    else:
+        workers, threads = 1, _threads(threads_per_task)
     start = time.perf_counter()
     todo = [c for c in cells if not c.record_path.is_file()]
     workers = max(1, min(workers, len(todo)))
-    prepare_features(todo, progress=progress)
-    report = SweepReport(workers=workers, threads_per_task=threads, scheduler=scheduler or "pool")
-    report.outcomes.extend({**_outcome(c), "status": "skipped", "seconds": 0.0}
+    if scheduler != "inline":  # inline, each cell loads its own features (fewer files, no process pool)
+        prepare_features(todo, progress=progress)
+    report = SweepReport(workers=workers, threads_per_task=threads, scheduler=scheduler)
+    report.outcomes.extend({**schedulers.blank_outcome(c), "status": "skipped", "seconds": 0.0}
                            for c in cells if c.record_path.is_file())
     bar = _Progress(len(todo), len(cells) - len(todo), progress)
+    sink, tasks = _ReportSink(report, bar), schedulers.plan_tasks(todo)
     try:
-        if todo and scheduler in (None, "pool"):
-            _run_pool(_plan(todo), workers, threads, allowed_failures, report, bar)
-        elif todo:
-            _run_dask(_plan(todo), scheduler, workers, threads, report, bar)
+        if not tasks:
+            pass
+        elif scheduler == "inline":
+            schedulers.run_inline(tasks, sink, threads)
+        elif scheduler == "pool":
+            schedulers.run_pool(tasks, workers, threads, allowed_failures, sink)
+        else:
+            report.workers = schedulers.run_dask(tasks, scheduler, workers, threads, sink)
     finally:
         bar.close()
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _deliver(task: _Task, outcome: dict[str, Any], report: SweepReport, bar: _Progress) -> None:
-    if task.is_source:
-        report.sources.append(outcome)
-        if outcome["status"] == "failed" and not bar.bar.disable:
-            bar.bar.write(f"FAILED source model of {task.cell.describe()}: {outcome['error']}")
-    else:
-        report.outcomes.append(outcome)
-        bar.finished(outcome)
+def computed_records(cells: Sequence[CellKind], scheduler: str = "inline", progress: bool = False,
+                     **options: Any) -> list[dict[str, Any]]:
+    """The records of ``cells``, in cell order: computed by :func:`run_sweep` where missing.
 
-
-def _run_pool(tasks: Sequence[_Task], workers: int, threads: int, allowed_failures: int, report: SweepReport,
-              bar: _Progress) -> None:
-    """At most ``workers`` tasks in flight, so "running" is exact; a dead worker restarts the pool."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
-
-    # forkserver: workers are forked from a fresh server that has run nothing,
-    # never from the caller (whose torch/OpenMP threads and locks do not
-    # survive a fork). The server imports torch and mtl once, so every worker
-    # starts warm -- also after a lost worker, or in a later sweep. (The first
-    # torch optimizer imports torch._dynamo: 2-3 s per process otherwise.)
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "torch._dynamo", "mtl.runner", "mtl.pathnet"])
-    environ = shared_environ()
-    ready = deque(t for t in tasks if t.after is None)
-    waiting: dict[str, list[_Task]] = {}
-    for task in tasks:
-        if task.after is not None:
-            waiting.setdefault(task.after, []).append(task)
-    source_outcomes: dict[str, dict[str, Any]] = {}
-    deaths: Counter = Counter()
-    in_flight: dict[Future, _Task] = {}
-    pool: ProcessPoolExecutor | None = None
-
-    def deliver(task: _Task, outcome: dict[str, Any]) -> None:
-        _deliver(task, outcome, report, bar)
-        if task.is_source:
-            source_outcomes[task.name] = outcome
-            ready.extend(waiting.pop(task.name, []))
-
-    completed = False
-    try:
-        while ready or in_flight:
-            if pool is None:
-                pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=prepare_worker,
-                                           initargs=(threads, environ))
-            while ready and len(in_flight) < workers:
-                task = ready.popleft()
-                source = source_outcomes.get(task.after) if task.after else None
-                if task.is_source:
-                    future = pool.submit(run_source_task, task.cell, threads, environ)
-                elif source is not None and source["status"] == "failed":
-                    deliver(task, run_task(task.cell, source=source))  # fails at once, runs nothing
-                    continue
-                else:
-                    future = pool.submit(run_task, task.cell, threads, environ, source)
-                in_flight[future] = task
-            bar.show(running=sum(not t.is_source for t in in_flight.values()))
-            if not in_flight:
-                continue
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            broken = False
-            for future in finished:
-                error = future.exception()
-                if isinstance(error, BrokenProcessPool):
-                    broken = True
-                    continue
-                task = in_flight.pop(future)
-                deliver(task, future.result() if error is None else _failed(_outcome(task.cell, task.kind), error))
-            if not broken:
-                continue
-            # A worker died (killed, out of memory): the pool is broken and every
-            # task still in flight is lost; results that came back before are kept.
-            lost = []
-            for future, task in in_flight.items():
-                if future.done() and future.exception() is None:
-                    deliver(task, future.result())
-                else:
-                    lost.append(task)
-            in_flight.clear()
-            pool.shutdown(wait=False, cancel_futures=True)
-            pool = None
-            for task in lost:
-                deaths[task.name] += 1
-                if deaths[task.name] >= allowed_failures:
-                    message = f"its worker died {deaths[task.name]} times while running it"
-                    deliver(task, _failed(_outcome(task.cell, task.kind), message))
-                else:
-                    log.warning("a worker died; %s goes back in the queue", task.cell.describe())
-                    ready.appendleft(task)
-        completed = True
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=completed, cancel_futures=True)
-
-
-def local_cluster(workers: int = 2, threads_per_task: int = 1, environ: dict[str, str] | None = None) -> Any:
-    """A Dask ``LocalCluster`` of ``workers`` processes on loopback, one task at a time each, no dashboard.
-
-    Every worker process starts with ``threads_per_task`` in the OpenMP/BLAS
-    thread variables and with ``environ`` set. Use as a context manager; its
-    ``scheduler_address`` is a ``scheduler`` for :func:`run_sweep`.
+    The way a notebook or :func:`mtl.experiments.run_experiment` computes a
+    few cells: ``scheduler="inline"`` by default (this process; an error
+    propagates). With another scheduler a failed cell raises
+    :class:`~mtl.errors.MtlError` listing every failure once the others are done.
+    ``options`` go to :func:`run_sweep` (``workers``, ``threads_per_task``).
     """
-    from distributed import LocalCluster
+    from mtl.records import read_record
 
-    thread_variables = {name: str(threads_per_task) for name in _THREAD_VARIABLES}
-    # No dashboard; the scheduler's small HTTP server (health, metrics) on a
-    # free loopback port instead of 8787 on every interface.
-    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                        silence_logs=logging.ERROR,
-                        env={**thread_variables, **(environ or {})})
+    report = run_sweep(cells, scheduler=scheduler, progress=progress, **options)
+    if not report.ok:
+        raise MtlError(f"{len(report.failed)} of {len(report.outcomes)} cells failed:\n"
+                       + "\n".join(f"  {o['describe']}: {o['error']}" for o in report.failed))
+    return [read_record(cell.record_path) for cell in cells]
 
 
-def _run_dask(tasks: Sequence[_Task], scheduler: str, workers: int, threads: int, report: SweepReport,
-              bar: _Progress) -> None:
-    from distributed import Client, as_completed
+@dataclass
+class _ReportSink:
+    """The sweep's side of a scheduler (:class:`mtl.schedulers.Sink`): outcomes to the report and the bar."""
 
-    environ = shared_environ()
-    with contextlib.ExitStack() as stack:
-        if scheduler == "dask-local":
-            client = stack.enter_context(Client(stack.enter_context(local_cluster(workers, threads, environ))))
+    report: SweepReport
+    bar: _Progress
+
+    def deliver(self, task: Task, outcome: dict[str, Any]) -> None:
+        if task.is_source:
+            self.report.sources.append(outcome)
+            if outcome["status"] == "failed" and not self.bar.bar.disable:
+                self.bar.bar.write(f"FAILED source model of {task.cell.describe()}: {outcome['error']}")
         else:
-            client = stack.enter_context(Client(scheduler))
-            report.workers = sum(client.nthreads().values())
-        futures = {}
-        by_name = {}
-        for task in tasks:
-            if task.is_source:
-                future = client.submit(run_source_task, task.cell, threads, environ, key=task.name, pure=False)
-            else:
-                future = client.submit(run_task, task.cell, threads, environ, by_name.get(task.after),
-                                       key=task.name, pure=False)
-            by_name[task.name] = future
-            futures[future.key] = task
-        for future in as_completed(list(by_name.values())):
-            task = futures[future.key]
-            try:
-                outcome = future.result()
-            except Exception as error:  # the task itself died: its worker was lost too often, or its source's
-                outcome = _failed(_outcome(task.cell, task.kind), error)
-            _deliver(task, outcome, report, bar)
-            bar.show(running=sum(str(key).startswith("cell-")
-                                 for keys in client.processing().values() for key in keys))
+            self.report.outcomes.append(outcome)
+            self.bar.finished(outcome)
+
+    def show(self, running: int) -> None:
+        self.bar.show(running=running)
 
 
 # ---------------------------------------------------------------------------
@@ -694,8 +459,9 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     sweep.add_argument("--folds", nargs="+", type=int, metavar="FOLD", help="fold indices (default: every fold)")
     sweep.add_argument("--data", choices=DATA_MODES, help="which copy of the corpora (default: each experiment's)")
     sweep.add_argument("--scheduler", default="pool", metavar="WHERE",
-                       help="'pool' (local processes, default), 'dask-local' (a Dask LocalCluster) or a Dask "
-                            "scheduler address such as tcp://10.0.0.1:8786")
+                       help="'pool' (local processes, default), 'inline' (this process, one cell after the other), "
+                            "'dask-local' (a Dask LocalCluster) or a Dask scheduler address such as "
+                            "tcp://10.0.0.1:8786")
     sweep.add_argument("--workers", type=int, help="worker processes (default: cores // threads per task)")
     sweep.add_argument("--threads-per-task", type=int, help="torch + BLAS + OpenMP threads per task (default: 1)")
     sweep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from mtl.chapters import (committed_real_records, parse_pair, plan_notebook, shown_path,
-                          shown_paths_in)
+from mtl.chapters import committed_real_records, plan_notebook, shown_path, shown_paths_in
 from mtl.errors import ConfigError, MissingDataError
 from mtl.io import write_json
 
 from test_results import make_record
 
 
-def test_parse_pair_reads_sources_and_target():
-    assert parse_pair("savee+enterface -> emodb") == (("enterface", "savee"), "emodb")
-    assert parse_pair("savee") == ((), "savee")
+def test_plan_notebook_reads_runs_through_the_one_run_spec_parser():
+    plan = plan_notebook("table4_speech_baselines", corpora=["savee + enterface -> emodb"], profile="smoke",
+                         data="synthetic")
+    assert plan.pairs == ((("enterface", "savee"), "emodb"),)
     with pytest.raises(ConfigError, match="no source corpus"):
-        parse_pair("->emodb")
-    with pytest.raises(ConfigError, match="not a corpus"):
-        parse_pair("emo db!")
+        plan_notebook("table4_speech_baselines", corpora=["->emodb"], profile="smoke")
 
 
 def test_plan_notebook_stops_on_a_missing_data_root_naming_it(tmp_path):

@@ -23,7 +23,8 @@ from mtl.datasets import load_dataset
 from mtl.errors import ConfigError
 from mtl.io import read_json
 from mtl.paths import cache_dir
-from mtl.sweep import cells_table, grid_cells, local_cluster, main, plan_workers, run_sweep
+from mtl.schedulers import local_cluster
+from mtl.sweep import cells_table, grid_cells, main, plan_workers, run_sweep
 
 EXPERIMENT = "sweep_test"
 # A custom experiment on tiny synthetic audio: SAVEE from scratch, and
@@ -135,7 +136,7 @@ def test_cli_dry_run_and_bad_input(runs, capsys):
 # ---------------------------------------------------------------------------
 # pool and Dask: same records; a failed cell is reported and the others go on
 # ---------------------------------------------------------------------------
-def test_pool_and_dask_write_identical_records(runs, tmp_path, monkeypatch, cluster):
+def test_pool_dask_and_inline_write_identical_records(runs, tmp_path, monkeypatch, cluster):
     cells = grid_cells(**GRID, folds=[0, 1, 7])
 
     _forget_source_models()
@@ -159,6 +160,18 @@ def test_pool_and_dask_write_identical_records(runs, tmp_path, monkeypatch, clus
     for key, record in from_pool.items():
         assert _content(from_dask[key]) == _content(record)  # metrics, genotypes, learning curves, provenance
     assert len({o["pid"] for o in dask.outcomes if "pid" in o}) <= 2
+
+    # In this process, one cell after the other: the same records; a failing cell raises.
+    monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path / "inline-results"))
+    _forget_source_models()
+    good = [c for c in cells if c.fold != 7]
+    inline = run_sweep(good, scheduler="inline", threads_per_task=1, progress=False)
+    assert inline.counts == Counter(done=4) and inline.workers == 1
+    from_inline = _records(good)
+    for key, record in from_inline.items():
+        assert _content(record) == _content(from_pool[key])
+    with pytest.raises(ConfigError, match="fold 7 does not exist"):
+        run_sweep(cells, scheduler="inline", progress=False)
 
 
 # ---------------------------------------------------------------------------
