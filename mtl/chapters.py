@@ -9,8 +9,6 @@
 * :func:`committed_real_records` -- the real-data records committed under
   ``results/real`` (or a plain statement that there are none);
 * :func:`corpus_tables`, :func:`corpus_overview` -- the data chapter's corpora;
-* :func:`shown_path` -- a path as the book shows it (``$MTL_DATA_ROOT/...``,
-  relative to the project), never a folder of the machine that built it.
 
 The figures the chapters draw are in :mod:`mtl.plots`; executing a notebook is
 :mod:`mtl.notebooks`' work and building the book :mod:`mtl.book`'s; the
@@ -20,7 +18,6 @@ ablation chapter's views are :class:`mtl.ablation.AblationPlan`'s.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -32,7 +29,7 @@ from mtl.datasets import corpus_root, resolve_data_kind
 from mtl.errors import ConfigError, MissingDataError
 from mtl.experiments import EXPERIMENTS, experiment_cells
 from mtl.paths import data_root as current_data_root
-from mtl.paths import project_root
+from mtl.paths import portable_path, project_root
 from mtl.plots import learning_curves
 from mtl.results import load_records, paper_comparison, style_table, summarise, to_markdown
 from mtl.sweep import computed_records
@@ -86,7 +83,7 @@ class NotebookPlan:
             rows.append(("modality", self.modality))
         if self.data_kinds:
             rows.append(("data", "; ".join(f"{c}: {k}" for c, k in self.data_kinds.items())))
-        shown = shown_path(self.data_root)
+        shown = portable_path(self.data_root)
         where = shown if shown.startswith(("$", "…")) else f"{shown}/ in the project"
         rows.append(("data root", where + ("" if self.data_root.is_dir() else " (absent)")))
         classes = sorted({", ".join(c.classes) for c in self.cells})
@@ -271,11 +268,11 @@ class RealRecords:
         return self.frame is None or self.frame.empty
 
     def __repr__(self) -> str:
-        return f"RealRecords({shown_path(self.folder)!r}: {0 if self.empty else len(self.frame)} records)"
+        return f"RealRecords({portable_path(self.folder)!r}: {0 if self.empty else len(self.frame)} records)"
 
     def _repr_markdown_(self) -> str:
         if self.empty:
-            return (f"**No real-data records are committed yet** (looked in `{shown_path(self.folder)}`), so "
+            return (f"**No real-data records are committed yet** (looked in `{portable_path(self.folder)}`), so "
                     "this chapter shows no numbers. To add some, run the `real_recordings` experiment with "
                     "`MTL_DATA_ROOT` pointing at the real corpora, e.g. "
                     "`mtl.experiments.run_experiment(\"real_recordings\", config=mtl.get_profile(\"paper\"))`, "
@@ -287,7 +284,7 @@ class RealRecords:
                   .reset_index())
         copies = "\n".join(f"* {copy}" for copy in sorted(frame["corpus_copy"].dropna().unique()))
         return (f"**{len(frame)} committed record(s)** of runs on real recordings, from "
-                f"`{shown_path(self.folder)}`:\n\n{to_markdown(groups)}\n\nTarget data:\n\n{copies}\n")
+                f"`{portable_path(self.folder)}`:\n\n{to_markdown(groups)}\n\nTarget data:\n\n{copies}\n")
 
     def comparison(self, table: str = "table4") -> Any:
         """The paper's numbers beside these records' (mean ± sd), or a note that there are none."""
@@ -308,49 +305,6 @@ class RealRecords:
             return None
         return learning_curves(self.frame, by=lambda record: f"{record['method']} ({record['protocol']} protocol)",
                                title="Real recordings: held-out accuracy of the best pathway")
-
-
-_SHOWN_ROOTS = (("$MTL_DATA_ROOT", "MTL_DATA_ROOT"), ("$MTL_CACHE_DIR", "MTL_CACHE_DIR"),
-                ("$MTL_RESULTS_DIR", "MTL_RESULTS_DIR"))
-
-
-def _shown_roots() -> list[tuple[str, Path]]:
-    """(label, folder) of the project ("") and of every folder set by an ``MTL_*`` variable, deepest first."""
-    roots = [("", project_root())] + [(label, Path(os.environ[name]).expanduser().resolve())
-                                      for label, name in _SHOWN_ROOTS if os.environ.get(name)]
-    return sorted(roots, key=lambda item: len(item[1].parts), reverse=True)
-
-
-def shown_path(path: str | Path) -> str:
-    """``path`` as the book shows it, with no folder of the machine that built the book.
-
-    Under a folder set by ``MTL_DATA_ROOT``, ``MTL_CACHE_DIR`` or
-    ``MTL_RESULTS_DIR`` it is written from that variable
-    (``$MTL_DATA_ROOT/emodb``); inside the project, relative to it
-    (``results/real``); elsewhere, its last two parts after ``…/``.
-    The deepest of these folders that holds ``path`` wins.
-    """
-    path = Path(path).expanduser().resolve()
-    for label, root in _shown_roots():
-        if path == root or root in path.parents:
-            relative = path.relative_to(root).as_posix()
-            if not label:
-                return relative
-            return label if relative == "." else f"{label}/{relative}"
-    return "…/" + "/".join(path.parts[-2:])
-
-
-def shown_paths_in(text: str) -> str:
-    """``text`` (a log line, a warning, a table) with every folder of :func:`shown_path` written as it does.
-
-    ``/home/me/mtl/.cache/x`` becomes ``.cache/x`` (inside the project) or
-    ``$MTL_CACHE_DIR/x``; :mod:`mtl.notebooks` passes every output of an executed
-    notebook through this before the book renders it.
-    """
-    for label, root in _shown_roots():
-        pattern = re.compile(re.escape(str(root)) + r"(/|(?![\w.-]))")
-        text = pattern.sub(lambda m: (f"{label}/" if label else "") if m.group(1) else (label or "."), text)
-    return text
 
 
 def committed_real_records(records_dir: str | Path | None = None,

@@ -14,7 +14,7 @@ its own (``seeds``, ``corpora`` ...), and the paper's symbols (``G`` for
 always run with the interpreter running this module (the project's virtual
 environment), whatever kernelspecs the user has installed elsewhere. The
 executed copy shows no folder of the machine that ran it
-(:func:`mtl.chapters.shown_paths_in`).
+(:func:`mtl.paths.portable_paths_in`).
 
 Building the book from the executed copies is :mod:`mtl.book`'s work; what the
 notebooks call lives in :mod:`mtl.chapters`.
@@ -34,7 +34,7 @@ import yaml
 
 from mtl.config import PAPER_SYMBOLS, canonical_names
 from mtl.errors import ConfigError, MtlError
-from mtl.paths import project_root
+from mtl.paths import portable_path, portable_paths_in, project_root
 
 PROJECT_DIR = project_root()
 BOOK_DIR = PROJECT_DIR / "book"
@@ -285,13 +285,12 @@ def _finish_executed_copy(path: Path, source: Path, output: Path) -> None:
     The injected-parameters cell's code is hidden behind a toggle and the
     defaults cell is dropped from the rendering. Every text output (a log
     line, a warning, a table) shows the project's and the ``MTL_*`` folders
-    as :func:`mtl.chapters.shown_paths_in` writes them, and papermill's record
+    as :func:`mtl.paths.portable_paths_in` writes them, and papermill's record
     of where it read and wrote the notebook (staging copies of this build)
     becomes the source's path in the project and the executed copy's name.
     """
     import nbformat
 
-    from mtl.chapters import shown_path, shown_paths_in
 
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
@@ -302,13 +301,13 @@ def _finish_executed_copy(path: Path, source: Path, output: Path) -> None:
             tags.append("remove-cell")
         for out in cell.get("outputs", []):
             if "text" in out:
-                out["text"] = shown_paths_in(out["text"])
+                out["text"] = portable_paths_in(out["text"])
             for kind, value in out.get("data", {}).items():
                 if kind.startswith("text/") and isinstance(value, str):
-                    out["data"][kind] = shown_paths_in(value)
+                    out["data"][kind] = portable_paths_in(value)
     record = nb.metadata.get("papermill", {})
     if record:
-        record["input_path"], record["output_path"] = shown_path(source), output.name
+        record["input_path"], record["output_path"] = portable_path(source), output.name
     nbformat.write(nb, path)
 
 
@@ -317,8 +316,6 @@ def _describe_failure(name: str, exc: Exception, nb_path: Path, failed_copy: Pat
 
     if not isinstance(exc, PapermillExecutionError):
         return f"notebook {name!r} could not be executed: {type(exc).__name__}: {exc}"
-    import nbformat
-
     where = f"cell [{exc.exec_count}]"
     with contextlib.suppress(Exception):
         source_cells = read_notebook(nb_path).cells

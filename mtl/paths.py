@@ -22,8 +22,8 @@ turns ``<data root>/emodb`` into ``$MTL_DATA_ROOT/emodb``.
 
 from __future__ import annotations
 
-import contextlib
 import os
+import re
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -57,22 +57,42 @@ def results_dir() -> Path:
     return _env_path("MTL_RESULTS_DIR", project_root() / "results")
 
 
-_SYMBOLS = (("$MTL_DATA_ROOT", data_root), ("$MTL_CACHE_DIR", cache_dir), ("$MTL_RESULTS_DIR", results_dir),
-            ("$PROJECT", project_root))
+def _symbolic_folders() -> list[tuple[str, Path]]:
+    """(label, folder) of the data root, the cache, the results and the project (label ""), deepest first."""
+    folders = [("$MTL_DATA_ROOT", data_root()), ("$MTL_CACHE_DIR", cache_dir()),
+               ("$MTL_RESULTS_DIR", results_dir()), ("", project_root())]
+    return sorted(folders, key=lambda item: len(item[1].parts), reverse=True)
 
 
 def portable_path(path: str | Path) -> str:
-    """``path`` relative to the first folder of this table that holds it, named by its variable.
+    """``path`` written without any folder of this machine, for records and the book.
 
-    ``$MTL_DATA_ROOT`` (:func:`data_root`), ``$MTL_CACHE_DIR``, ``$MTL_RESULTS_DIR``, then
-    ``$PROJECT`` (:func:`project_root`); a path outside all of them keeps only its last
-    part, so that no folder of the machine is ever written down.
+    Inside the data root, the cache or the results folder it is written from
+    that folder's variable (``$MTL_DATA_ROOT/emodb``, whether the variable is
+    set or the default applies); elsewhere inside the project, relative to it
+    (``notebooks/data.md``); outside all of them, as its last two parts after
+    ``…/``. The deepest folder that holds ``path`` wins.
 
     >>> portable_path(data_root() / "emodb")
     '$MTL_DATA_ROOT/emodb'
     """
     path = Path(path).expanduser().resolve()
-    for symbol, folder in _SYMBOLS:
-        with contextlib.suppress(ValueError):
-            return "/".join((symbol, *path.relative_to(folder()).parts))
-    return path.name
+    for label, folder in _symbolic_folders():
+        if path == folder or folder in path.parents:
+            relative = path.relative_to(folder).as_posix()
+            if not label:
+                return relative
+            return label if relative == "." else f"{label}/{relative}"
+    return "…/" + "/".join(path.parts[-2:])
+
+
+def portable_paths_in(text: str) -> str:
+    """``text`` (a log line, a warning, a table) with every folder of :func:`portable_path` written as it does.
+
+    ``<cache>/synthetic/savee/a.wav`` becomes ``$MTL_CACHE_DIR/synthetic/savee/a.wav``;
+    :mod:`mtl.notebooks` passes every output of an executed notebook through this.
+    """
+    for label, folder in _symbolic_folders():
+        pattern = re.compile(re.escape(str(folder)) + r"(/|(?![\w.-]))")
+        text = pattern.sub(lambda m: (f"{label}/" if label else "") if m.group(1) else (label or "."), text)
+    return text

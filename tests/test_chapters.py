@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mtl.chapters import committed_real_records, plan_notebook, shown_path, shown_paths_in
+from mtl.chapters import committed_real_records, plan_notebook
 from mtl.errors import ConfigError, MissingDataError
 from mtl.io import write_json
 
@@ -33,22 +33,6 @@ def test_committed_real_records_keep_the_paper_experiments_on_real_data(tmp_path
     assert committed_real_records(tmp_path, experiments=["ablation"]).frame["cell_key"].tolist() == ["b"]
     with pytest.raises(MissingDataError, match="records_dir .* does not exist"):
         committed_real_records(tmp_path / "none")
-
-
-def test_shown_path_never_shows_a_folder_of_this_machine(tmp_path, monkeypatch):
-    from mtl.paths import project_root
-
-    data, cache = tmp_path / "corpora", tmp_path / "corpora" / "cache"
-    monkeypatch.setenv("MTL_DATA_ROOT", str(data))
-    monkeypatch.setenv("MTL_CACHE_DIR", str(cache))
-    assert shown_path(data) == "$MTL_DATA_ROOT"
-    assert shown_path(data / "emodb") == "$MTL_DATA_ROOT/emodb"
-    assert shown_path(cache / "synthetic" / "savee") == "$MTL_CACHE_DIR/synthetic/savee"  # the deepest root wins
-    assert shown_path(project_root() / "results" / "real") == "results/real"
-    assert shown_path(tmp_path / "elsewhere" / "records") == "…/elsewhere/records"
-    line = f"first: {cache}/synthetic/savee/a.wav missing; read {project_root()}/results/real; {data}-old stays"
-    assert shown_paths_in(line) == (f"first: $MTL_CACHE_DIR/synthetic/savee/a.wav missing; read results/real; "
-                                    f"{data}-old stays")
 
 
 def test_settings_table_shows_the_data_root_as_the_variable(tmp_path, monkeypatch):

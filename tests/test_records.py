@@ -12,7 +12,7 @@ from mtl.cells import make_cell
 from mtl.config import get_profile
 from mtl.evaluation import evaluate
 from mtl.io import read_json, stable_hash, write_json
-from mtl.paths import data_root, portable_path, project_root
+from mtl.paths import project_root
 from mtl.records import (RECORD_FIELDS, RECORD_SCHEMA, RecordError, RunResult, build_record, migrate_folder,
                          read_record, record_cell, upgrade_record, validate_record, write_record)
 from mtl.results import load_records
@@ -62,12 +62,6 @@ def test_validation_names_what_is_wrong(tmp_path):
         validate_record({"schema": 9, "cell_key": "k"})
     with pytest.raises(RecordError, match="lacks experiment, method"):
         validate_record({"schema": RECORD_SCHEMA, "cell_key": "k"})
-
-
-def test_portable_paths_name_the_folder_not_the_machine(tmp_path, monkeypatch):
-    monkeypatch.setenv("MTL_DATA_ROOT", str(tmp_path / "data"))
-    assert portable_path(data_root() / "emodb") == "$MTL_DATA_ROOT/emodb"
-    assert portable_path(tmp_path / "elsewhere" / "corpus") == "corpus"
 
 
 @pytest.mark.skipif(not COMMITTED.is_dir(), reason="no committed records")
