@@ -46,17 +46,24 @@ class Run:
         return f"{self.method} {RunSpec(self.target, self.sources)}"
 
 
+_SHARED_RULE = ("the classes shared by the target and its source(s) in this experiment -- eNTERFACE and SAVEE share "
+                "anger, disgust, fear, happiness, sadness, surprise (§4.3.1); scratch baselines use the same ones")
+_TARGET_RULE = ("every class of the target (EMO-DB: anger, boredom, disgust, fear, happiness, neutral, sadness, the "
+                "7 classes of §4.1); the source model is trained on every class of its sources (a new output layer "
+                "is evolved for the target)")
+
+
 @dataclass(frozen=True)
 class Experiment:
     """One of the paper's tables or figures, as runs with default arguments."""
 
     id: str
+    """Also the name of the chapter's notebook, ``notebooks/<id>.md``."""
     title: str
-    notebook: str
     modality: str
     runs: tuple[Run, ...]
     paper_ref: str
-    classes_rule: str
+    classes_rule: str = _SHARED_RULE
     """Prose: how the class sets are chosen (each run's ``classes`` applies it)."""
     protocols: tuple[str, ...] = ("paper",)
     data: str = "auto"
@@ -64,73 +71,59 @@ class Experiment:
     """Folds to run by default (None = all)."""
     notes: str = ""
 
+    @property
+    def notebook(self) -> str:
+        """The chapter's notebook source, relative to ``notebooks/``."""
+        return f"{self.id}.md"
+
     def partners(self, target: str) -> tuple[str, ...]:
         """Corpora paired with ``target`` in this experiment's shared-class runs."""
         return tuple(sorted({s for r in self.runs if r.target == target and r.classes == "shared"
                              for s in r.sources}))
 
 
-_SHARED_RULE = ("the classes shared by the target and its source(s) in this experiment -- eNTERFACE and SAVEE share "
-                "anger, disgust, fear, happiness, sadness, surprise (§4.3.1); scratch baselines use the same ones")
-_TARGET_RULE = ("every class of the target (EMO-DB: anger, boredom, disgust, fear, happiness, neutral, sadness, the "
-                "7 classes of §4.1); the source model is trained on every class of its sources (a new output layer "
-                "is evolved for the target)")
+def _baselines(target: str, sources: tuple[str, ...], classes: str = "shared") -> tuple[Run, Run, Run]:
+    """Fine-tuning, scratch and transfer on one target: the rows of Tables 2 and 4, in the paper's order."""
+    return (Run("finetune", target, sources, classes), Run("scratch", target, classes=classes),
+            Run("transfer", target, sources, classes))
+
 
 EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (
     Experiment(
-        id="table1_visual_transfer",
-        title="Transfer between visual eNTERFACE and visual SAVEE",
-        notebook="table1_visual_transfer.md", modality="video",
+        "table1_visual_transfer", "Transfer between visual eNTERFACE and visual SAVEE", "video",
         runs=(Run("transfer", "savee", ("enterface",)), Run("transfer", "enterface", ("savee",))),
-        paper_ref="Table 1, Fig. 7", classes_rule=_SHARED_RULE),
+        paper_ref="Table 1, Fig. 7"),
     Experiment(
-        id="table2_visual_baselines",
-        title="Visual transfer against fine-tuning and training from scratch",
-        notebook="table2_visual_baselines.md", modality="video",
-        runs=(Run("finetune", "savee", ("enterface",)), Run("scratch", "savee"),
-              Run("transfer", "savee", ("enterface",)),
-              Run("finetune", "enterface", ("savee",)), Run("scratch", "enterface"),
-              Run("transfer", "enterface", ("savee",))),
-        paper_ref="Table 2", classes_rule=_SHARED_RULE),
+        "table2_visual_baselines", "Visual transfer against fine-tuning and training from scratch", "video",
+        runs=(*_baselines("savee", ("enterface",)), *_baselines("enterface", ("savee",))),
+        paper_ref="Table 2"),
     Experiment(
-        id="table3_speech_transfer",
-        title="Speech transfer: eNTERFACE to SAVEE, and eNTERFACE+SAVEE to EMO-DB",
-        notebook="table3_speech_transfer.md", modality="audio",
+        "table3_speech_transfer", "Speech transfer: eNTERFACE to SAVEE, and eNTERFACE+SAVEE to EMO-DB", "audio",
         runs=(Run("transfer", "savee", ("enterface",)),
               Run("transfer", "emodb", ("enterface", "savee"), classes="target")),
         paper_ref="Table 3, Fig. 8", classes_rule=f"eNTERFACE->SAVEE: {_SHARED_RULE}. ->EMO-DB: {_TARGET_RULE}",
         notes=("Table 3 prints a 'Sur' (surprise) column for EMO-DB, which has no surprise class; EMO-DB has "
                "boredom and neutral instead. We use EMO-DB's own 7 classes (pass classes=... to change it).")),
     Experiment(
-        id="table4_speech_baselines",
-        title="Speech transfer against fine-tuning and training from scratch",
-        notebook="table4_speech_baselines.md", modality="audio",
-        runs=(Run("finetune", "savee", ("enterface",)), Run("scratch", "savee"),
-              Run("transfer", "savee", ("enterface",)),
-              Run("finetune", "emodb", ("enterface", "savee"), classes="target"),
-              Run("scratch", "emodb", classes="target"),
-              Run("transfer", "emodb", ("enterface", "savee"), classes="target")),
+        "table4_speech_baselines", "Speech transfer against fine-tuning and training from scratch", "audio",
+        runs=(*_baselines("savee", ("enterface",)), *_baselines("emodb", ("enterface", "savee"), "target")),
         paper_ref="Table 4", classes_rule=f"SAVEE: {_SHARED_RULE}. EMO-DB: {_TARGET_RULE}",
         notes="Table 4 gives 0.85 for A_eNTER->SAV where Table 3 gives 0.71 for the same model."),
     Experiment(
-        id="fig9_10_pathways",
-        title="Pathways before and after evolution, on the source (audio eNTERFACE) and the target (audio SAVEE)",
-        notebook="fig9_10_pathways.md", modality="audio",
+        "fig9_10_pathways",
+        "Pathways before and after evolution, on the source (audio eNTERFACE) and the target (audio SAVEE)", "audio",
         runs=(Run("transfer", "savee", ("enterface",)),),
-        paper_ref="Figs. 9-10", classes_rule=_SHARED_RULE, folds=(0,),
+        paper_ref="Figs. 9-10", folds=(0,),
         notes=("Records keep the initial and final populations and the best pathways of the source and the "
                "target, and the frozen source pathway (record['pathways']).")),
     Experiment(
-        id="convergence",
-        title="Held-out accuracy against generation: transfer, fine-tuning and scratch on audio SAVEE",
-        notebook="convergence.md", modality="audio",
+        "convergence", "Held-out accuracy against generation: transfer, fine-tuning and scratch on audio SAVEE",
+        "audio",
         runs=(Run("transfer", "savee", ("enterface",)), Run("finetune", "savee", ("enterface",)),
               Run("scratch", "savee")),
-        paper_ref="§3.3.2 claim (faster learning than scratch or fine-tuning)", classes_rule=_SHARED_RULE),
+        paper_ref="§3.3.2 claim (faster learning than scratch or fine-tuning)"),
     Experiment(
-        id="real_recordings",
-        title="Real recordings: EMO-DB from scratch, fine-tuned and transferred from RAVDESS",
-        notebook="real_recordings.md", modality="audio",
+        "real_recordings", "Real recordings: EMO-DB from scratch, fine-tuned and transferred from RAVDESS", "audio",
         runs=(Run("scratch", "emodb", classes="target"),
               Run("finetune", "emodb", ("ravdess",), classes="target"),
               Run("transfer", "emodb", ("ravdess",), classes="target")),

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from mtl.errors import BadInputError, MissingDataError
+from mtl.paths import portable_path
 
 log = logging.getLogger("mtl.corpora")
 
@@ -98,6 +99,19 @@ class TableBuilder:
             match = None
         return match
 
+    def add_named(self, paths: Iterable[Path], pattern: re.Pattern[str], layout: str, codes: Mapping[str, str],
+                  label: str, fields: Callable[[Path, re.Match[str]], dict[str, str]]) -> None:
+        """Add every file of ``paths`` whose name parses (:meth:`match_name`); skip the others.
+
+        ``fields(path, match)`` gives the row's speaker, emotion, code and
+        optional columns; the modality is audio and the utterance id the file
+        name's stem unless ``fields`` says otherwise.
+        """
+        for path in paths:
+            match = self.match_name(path, pattern, layout, codes, label)
+            if match is not None:
+                self.add(path, **{"modality": "audio", "utterance": path.stem, **fields(path, match)})
+
     def report_missing(self, path: str | Path, reason: str) -> None:
         """Record an expected file that is absent (never raises: the corpus is usable without it)."""
         self.missing.append((str(path), reason))
@@ -124,5 +138,5 @@ class TableBuilder:
             if items:
                 first_path, first_reason = items[0]
                 log.warning("%s: %d file(s) %s (%d loaded); first: %s: %s; see df.attrs[%r]",
-                            self.corpus, len(items), kind, len(df), first_path, first_reason, kind)
+                            self.corpus, len(items), kind, len(df), portable_path(first_path), first_reason, kind)
         return df

@@ -32,12 +32,8 @@ def load_emodb(root: str | Path, strict: bool = False) -> pd.DataFrame:
     root = require_root(root, CORPUS)
     base = root / "wav" if (root / "wav").is_dir() else root
     table = TableBuilder(CORPUS, strict)
-    for path in media_files(base, {".wav"}):
-        match = table.match_name(path, _NAME, "EMO-DB's <speaker 2 digits><text 3 chars><emotion letter>"
-                                 "<version letter>.wav (e.g. 03a01Fa.wav)", CODES, "EMO-DB")
-        if match is None:
-            continue
-        speaker, code = match["speaker"], match["code"]
-        table.add(path, "audio", speaker, path.stem, CODES[code], code,
-                  gender="m" if speaker in MALE_SPEAKERS else "f", text=match["text"])
+    table.add_named(media_files(base, {".wav"}), _NAME, "EMO-DB's <speaker 2 digits><text 3 chars><emotion letter>"
+                    "<version letter>.wav (e.g. 03a01Fa.wav)", CODES, "EMO-DB", lambda path, match: dict(
+                        speaker=match["speaker"], emotion=CODES[match["code"]], code=match["code"], text=match["text"],
+                        gender="m" if match["speaker"] in MALE_SPEAKERS else "f"))
     return table.build()

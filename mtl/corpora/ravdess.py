@@ -29,12 +29,8 @@ def load_ravdess(root: str | Path, strict: bool = False) -> pd.DataFrame:
     """The RAVDESS table; ``root`` holds the ``Actor_XX`` folders."""
     root = require_root(root, CORPUS)
     table = TableBuilder(CORPUS, strict)
-    for path in media_files(root, {".wav", ".flac"}):
-        match = table.match_name(path, _NAME, "RAVDESS's MM-VC-EE-II-SS-RR-AA (seven 2-digit fields, "
-                                 "e.g. 03-01-05-01-02-01-12.wav)", CODES, "RAVDESS")
-        if match is None:
-            continue
-        actor, code = match["actor"], match["code"]
-        table.add(path, "audio", actor, path.stem, CODES[code], code,
-                  gender="m" if int(actor) % 2 else "f", text=match["statement"])
+    table.add_named(media_files(root, {".wav", ".flac"}), _NAME, "RAVDESS's MM-VC-EE-II-SS-RR-AA (seven 2-digit "
+                    "fields, e.g. 03-01-05-01-02-01-12.wav)", CODES, "RAVDESS", lambda path, match: dict(
+                        speaker=match["actor"], emotion=CODES[match["code"]], code=match["code"],
+                        text=match["statement"], gender="m" if int(match["actor"]) % 2 else "f"))
     return table.build()

@@ -96,6 +96,7 @@ class FaceIdentity:
     jaw_width: float
     """Width of the jaw relative to the cheekbones (1 = oval, <1 = tapered)."""
     skin: tuple[int, int, int]
+    """Skin colour, RGB 0-255 (light to dark tones)."""
     eye_spacing: float
     """Horizontal distance of each eye centre from the midline."""
     eye_size: float
@@ -103,16 +104,23 @@ class FaceIdentity:
     eye_open: float
     """Neutral upper-lid opening / eye half-width."""
     iris: tuple[int, int, int]
+    """Iris colour, RGB 0-255 (one of five eye colours)."""
     brow_thickness: float
+    """Eyebrow thickness."""
     brow_color: tuple[int, int, int]
+    """Eyebrow colour, RGB 0-255 (near the hair colour, darker than the skin)."""
     hair_style: int
     """0 short crop, 1 full short hair, 2 long hair."""
     hair_color: tuple[int, int, int]
+    """Hair colour, RGB 0-255."""
     nose_length: float
+    """Nose length, from the eye line to the tip."""
     mouth_width: float
     """Neutral half-width of the mouth."""
     lip_thickness: float
+    """Lower-lip thickness (the upper lip is 0.8 of it)."""
     lip_color: tuple[int, int, int]
+    """Lip colour, RGB 0-255 (a redder, darker shade of the skin)."""
     light_angle: float
     """Direction the light comes from, radians in the image plane."""
     light_strength: float
