@@ -145,8 +145,8 @@ def estimate_cost(cells: Sequence[Any], step_seconds: Mapping[str, tuple[float, 
             seconds = cost["target_steps"] * per_step + cost["target_forward"] * per_forward
             if new_source:
                 seconds += cost["source_steps"] * per_step + cost["source_forward"] * per_forward
-        rows.append({**cell_factors(cell), **cost, "new_source": new_source, "done": find_record(cell, index) is not None,
-                     "seconds": seconds, "key": cell.key})
+        rows.append({**cell_factors(cell), **cost, "new_source": new_source,
+                     "done": find_record(cell, index) is not None, "seconds": seconds, "key": cell.key})
     return pd.DataFrame(rows)
 
 
