@@ -13,7 +13,7 @@ The *decision level* -- one decision per segment, or per utterance by mean
 probability or majority vote -- is a fifth factor that costs nothing: every
 record holds all three (:mod:`mtl.evaluation`).
 
-:func:`ablation_cells` lists the grid as :class:`~mtl.experiments.Cell`
+:func:`ablation_cells` lists the grid as :class:`~mtl.cells.Cell`
 objects of experiment ``"ablation"``: records land in
 ``results_dir()/runs/ablation/`` and :func:`mtl.sweep.run_sweep` runs them in
 parallel and resumably. :func:`budget_cells` lists the grid of the committed

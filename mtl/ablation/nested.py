@@ -131,7 +131,7 @@ class NestedSelection:
     def _name(candidate: Mapping[str, Any]) -> str:
         return ", ".join(f"{k}={v}" for k, v in candidate.items()) or "profile defaults"
 
-    def outer_cell(self, candidate: int, seed: int, fold: int) -> Any:
+    def outer_cell(self, candidate: int, seed: int, fold: int) -> Cell:
         """The ablation cell of candidate number ``candidate`` on outer fold ``fold``: its refit.
 
         Built without looking for the data (``data`` is ``"real"`` or
@@ -215,7 +215,7 @@ class NestedSelection:
         frame["chosen"] = frame.index.isin(chosen)
         return frame
 
-    def refit_cells(self) -> list[Any]:
+    def refit_cells(self) -> list[Cell]:
         """The outer cells of the chosen candidates (outer folds whose inner runs are complete)."""
         chosen = self.selection()
         chosen = chosen[chosen["chosen"]]
