@@ -17,7 +17,8 @@ one-pass source model per module type, and its nested selections. Options
 name settings by their Config field names (``--generations``, ``-p lr
 0.01``); ``-p`` also takes the paper's symbols (``-p G 200``). Cells run in
 the order of :func:`mtl.ablation.budget_cells` (most informative first), so
-a run cut short still leaves complete settings.
+a run cut short still leaves complete settings; they run through
+:func:`mtl.sweep.run_sweep` (one-thread processes, a progress bar).
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import time
 
 from mtl import ablation
 from mtl.config import canonical_names, parse_value
 from mtl.paths import project_root, results_dir
+from mtl.sweep import run_sweep
 
 BUDGET = ablation.BUDGET
 
@@ -74,16 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     for selection in nested:
         selection.save()
     print(f"{len(cells)} grid cells and {len(inner)} inner runs; records in {results_dir() / 'runs'}", flush=True)
-    start = time.perf_counter()
-    outcome = ablation.run_cells(todo, workers=args.workers)
+    report = run_sweep(todo, workers=args.workers)
     for selection in nested:  # every refit is a grid cell: nothing left to train unless a cell failed
         selection.run(workers=args.workers)
-    counts = outcome["status"].value_counts().to_dict()
-    print(f"{counts} in {time.perf_counter() - start:.0f} s", flush=True)
-    for row in outcome[outcome["status"] == "failed"].itertuples():
-        print(f"FAILED {row.describe}: {row.error}", file=sys.stderr)
-    return 1 if counts.get("failed") else 0
+    print(report.summary(), flush=True)
+    return 0 if report.ok else 1
 
 
-if __name__ == "__main__":  # the workers are spawned processes: they import this file
+if __name__ == "__main__":  # guarded: worker processes may import this file
     sys.exit(main())

@@ -1,17 +1,20 @@
 """Shared by the ablation's test modules: fresh records per test, and records of a given score.
 
-The records are written by hand in the layout :func:`mtl.results.load_records`
-reads (until a common record builder exists); they hold only what the
-ablation's tables read.
+The records are made by :func:`mtl.records.build_record` from a cell of the
+ablation's shape (EMO-DB, real data, optionally transferred from RAVDESS) and
+a :class:`~mtl.records.RunResult` holding only the scores the ablation's
+tables read; nothing is trained and no corpus is needed.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from mtl.cells import Cell
 from mtl.config import get_profile
-from mtl.io import write_json
+from mtl.corpora import corpus_card
 from mtl.paths import results_dir
+from mtl.records import RunResult, build_record, write_record
 
 SCRATCH = [0.40, 0.45, 0.42, 0.47, 0.44]
 TRANSFER = [0.46, 0.47, 0.49, 0.50, 0.45]
@@ -26,23 +29,29 @@ def own_results(tmp_path, monkeypatch):
     monkeypatch.setattr("mtl.results.project_root", lambda: tmp_path / "checkout")
 
 
-def record(method, fold, accuracy, module_type="linear", protocol="paper", utterance=None, **config):
-    """A record of an ablation cell with segment accuracy ``accuracy`` (UAR 0.02 lower, utterances 0.05 higher)."""
-    config = get_profile("paper", module_type=module_type, protocol=protocol, **config).to_dict()
+def record(method, fold, accuracy, module_type="linear", protocol="paper", utterance=None, experiment="ablation",
+           classes=("anger", "boredom"), **config):
+    """The record of an ablation cell scoring segment accuracy ``accuracy`` (UAR 0.02 lower, utterances 0.05 higher).
+
+    ``config``: Config fields on top of the paper's profile; ``method`` other
+    than scratch transfers from RAVDESS.
+    """
+    sources = () if method == "scratch" else ("ravdess",)
+    ravdess = corpus_card("ravdess").classes
+    cell = Cell(experiment, method, "emodb", sources, "audio", tuple(classes),
+                tuple(c for c in classes if c in ravdess) if sources else (), protocol, 0, fold,
+                get_profile("paper", module_type=module_type, **config),
+                tuple((corpus, "real") for corpus in ("emodb", *sources)))
     utterance = accuracy + 0.05 if utterance is None else utterance
-    key = f"{method}-{module_type}-{protocol}-{fold}-{config['profile']}"
-    return {
-        "schema": 1, "cell_key": key, "experiment": "ablation", "method": method,
-        "sources": ["ravdess"] if method == "transfer" else [], "target": "emodb", "modality": "audio",
-        "classes": ["anger", "boredom"], "protocol": protocol, "seed": 0, "fold": fold, "n_folds": 5,
-        "n_train": 1712, "config": config,
-        "data": {"kinds": {"emodb": "real"}, "provenance": {"emodb": {"copy": "test copy", "content_hash": "abc"}}},
-        "metrics": {"accuracy": accuracy, "uar": accuracy - 0.02, "per_class": {},
-                    "utterance": {"mean_prob": {"accuracy": utterance, "uar": utterance - 0.02},
-                                  "vote": {"accuracy": utterance}}},
-    }
+    metrics = {"accuracy": accuracy, "uar": accuracy - 0.02, "per_class": {},
+               "utterance": {"mean_prob": {"accuracy": utterance, "uar": utterance - 0.02},
+                             "vote": {"accuracy": utterance}}}
+    result = RunResult(metrics=metrics, n_train=1712, n_test=428, n_folds=5, target_seconds=60.0,
+                       provenance={"kind": "real", "copy": "test copy", "content_hash": "abc"})
+    return build_record(cell, result)
 
 
-def write(records, experiment="ablation"):
+def write(records):
+    """Write each record where its cell's record goes (``results_dir()/runs/<experiment>/<key>.json``)."""
     for one in records:
-        write_json(results_dir() / "runs" / experiment / f"{one['cell_key']}.json", one)
+        write_record(results_dir() / "runs" / one["experiment"] / f"{one['cell_key']}.json", one)

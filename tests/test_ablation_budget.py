@@ -7,7 +7,9 @@ import pytest
 from mtl.ablation import budget
 from mtl.ablation.grid import ABLATION, NESTED, budget_cells
 from mtl.ablation.nested import budget_selections
+from mtl.ablation.records import find_record, record_index, with_factors
 from mtl.config import PAPER, get_profile
+from mtl.corpora import corpus_card
 from mtl.io import read_json
 from mtl.paths import project_root
 from mtl.results import load_records
@@ -25,12 +27,9 @@ def test_the_budget_in_words_quotes_the_declared_numbers():
 
 @pytest.mark.skipif(not (COMMITTED / ABLATION).is_dir(), reason="no ablation records are committed")
 def test_committed_ablation_records_are_the_declared_grid_on_real_emodb():
-    from mtl.ablation.records import with_factors
-    from mtl.corpora.labels import CLASS_SETS
-
     records = with_factors(load_records(COMMITTED / ABLATION))
     assert set(records["data_kind"]) == {"real"} and set(records["target"]) == {"emodb"}
-    assert set(records["classes"]) == {",".join(CLASS_SETS["emodb"])}
+    assert set(records["classes"]) == {",".join(corpus_card("emodb").classes)}
     assert set(records["seed"]) == set(budget.BUDGET.seeds)
     settings = records.groupby(["protocol", "module_type", "training_budget", "method"])["fold"].nunique()
     assert len(settings) == 3 * 2 * 2 * 2 and set(settings) == {5}
@@ -57,3 +56,15 @@ def test_the_scripts_grid_and_selections_are_the_committed_ones(real_data_root, 
     saved = {read_json(path)["selection"]["protocol"]: path.stem
              for path in (COMMITTED / NESTED / "selections").glob("*.json")}
     assert {s.protocol: s.id for s in budget_selections(cells)} == saved
+
+
+@pytest.mark.skipif(not (COMMITTED / NESTED).is_dir(), reason="no nested-selection records are committed")
+def test_the_budgets_inner_cells_are_all_done_among_the_committed_records(real_data_root, monkeypatch, tmp_path):
+    """Inner-cell keys are those the committed records were written under, so nothing would be rerun."""
+    monkeypatch.setenv("MTL_DATA_ROOT", str(real_data_root))
+    monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path))
+    inner = [cell for selection in budget_selections(budget_cells()) for cell in selection.inner_cells()]
+    committed = {path.stem for path in (COMMITTED / NESTED).glob("*.json")}
+    assert len(inner) == len(committed) and {cell.key for cell in inner} == committed
+    index = record_index()
+    assert all(find_record(cell, index).parent == COMMITTED / NESTED for cell in inner)

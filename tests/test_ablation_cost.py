@@ -7,7 +7,7 @@ import pytest
 from ablation_records import own_results  # noqa: F401  (autouse fixture)
 from mtl.ablation import cost
 from mtl.config import get_profile
-from mtl.experiments import make_cell
+from mtl.cells import make_cell
 from mtl.paths import project_root
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from ablation_records import own_results  # noqa: F401  (autouse fixture)
 from mtl.ablation import nested
-from mtl.ablation.inner import run_cells
 from mtl.ablation.records import load_ablation_records
+from mtl.evaluation import make_folds, recording_keys
 from mtl.errors import ConfigError
 from mtl.paths import results_dir
+from mtl.sweep import run_sweep
 
 
 def test_candidate_grid_lists_every_combination_in_order():
@@ -29,11 +32,9 @@ def test_nested_selection_chooses_on_inner_folds_and_scores_the_outer_fold_once(
     assert all(c.record_path.parent == results_dir() / "runs" / "ablation-nested" for c in inner)
 
     # Inner folds come from the outer training part only, grouped by recording.
-    train, held_out, samples, _ = inner[0].split()
-    from mtl.evaluation import make_folds, recording_keys
-    from mtl.experiments import class_indices
-
-    outer_train, outer_test = make_folds(samples, class_indices(samples, inner[0].classes), "utterance", 2, 0)[0]
+    split = inner[0].split()
+    train, held_out, samples = split.train, split.held_out, split.samples
+    outer_train, outer_test = make_folds(samples, split.y, "utterance", 2, 0)[0]
     assert set(train) | set(held_out) == set(outer_train) and not set(held_out) & set(outer_test)
     keys = recording_keys(samples)
     assert not set(keys[train]) & set(keys[held_out])
@@ -58,5 +59,5 @@ def test_nested_selection_chooses_on_inner_folds_and_scores_the_outer_fold_once(
     inner_records = load_ablation_records(inner)
     assert len(inner_records) == 4 and inner_records["inner_fold"].notna().all()
     assert set(inner_records["experiment"]) == {"ablation-nested"}
-    assert set(run_cells(inner)["status"]) == {"skipped"}
+    assert run_sweep(inner, workers=1, progress=False).counts == Counter(skipped=4)
     assert [s.id for s in nested.saved_selections()] == [selection.id]

@@ -6,7 +6,7 @@ import pandas as pd
 
 from ablation_records import SCRATCH, own_results, record, write  # noqa: F401  (own_results: autouse fixture)
 from mtl.ablation import records
-from mtl.corpora.labels import CLASS_SETS
+from mtl.corpora import corpus_card
 
 
 def test_records_get_factor_columns_and_one_id_for_the_rest_of_their_configuration():
@@ -20,9 +20,9 @@ def test_records_get_factor_columns_and_one_id_for_the_rest_of_their_configurati
 
 
 def test_anchor_records_and_overview_name_what_each_result_was_computed_with():
-    anchors = [dict(record(m, f, 0.5), experiment="anchor_test", cell_key=f"anchor-{m}-{f}",
-                    classes=list(CLASS_SETS["emodb"])) for m in ("scratch", "finetune") for f in range(2)]
-    write(anchors, experiment="anchor_test")
+    anchors = [record(m, f, 0.5, experiment="anchor_test", classes=corpus_card("emodb").classes)
+               for m in ("scratch", "finetune") for f in range(2)]
+    write(anchors)
     found = records.anchor_records(["anchor_test"])
     assert found["method"].tolist() == ["scratch", "scratch"]  # fine-tuning is no ablation setting
     write([record("scratch", f, a) for f, a in enumerate(SCRATCH)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ablation_records import own_results  # noqa: F401  (autouse fixture)
 from mtl.ablation import sizes
 from mtl.config import get_profile
-from mtl.experiments import make_cell
+from mtl.cells import make_cell
 
 
 def test_feature_key_config_keeps_only_what_changes_features_or_folds():

@@ -13,7 +13,7 @@ module                 what it holds
 :mod:`.grid`           the factors, one setting's configuration, the grid's cells
 :mod:`.sizes`          sample counts of folds and sources, before anything trains
 :mod:`.cost`           SGD steps and hours per cell, from a committed step-time benchmark
-:mod:`.inner`          inner-validation runs and the ablation's own cell runner
+:mod:`.inner`          inner-validation runs: a cell kind :func:`mtl.sweep.run_sweep` runs
 :mod:`.nested`         nested model selection: choose on inner folds, score the outer once
 :mod:`.records`        finding and loading the ablation's records, with factor columns
 :mod:`.analysis`       mean ± sd tables, paired tests, factor effects
@@ -32,7 +32,7 @@ from mtl.ablation.cost import (STEP_SECONDS_FILE, cost_summary, estimate_cost, m
                                write_step_seconds)
 from mtl.ablation.grid import (ABLATION, FACTORS, NESTED, ablation_cells, ablation_config, budget_cells,
                                cell_factors)
-from mtl.ablation.inner import InnerCell, run_cells, run_inner_cell
+from mtl.ablation.inner import InnerCell, run_inner_cell
 from mtl.ablation.nested import DEFAULT_CANDIDATES, NestedSelection, budget_selections, candidate_grid, \
     saved_selections
 from mtl.ablation.records import ANCHORS, anchor_records, load_ablation_records, records_overview
@@ -43,7 +43,7 @@ __all__ = [
     "ablation_config", "ablation_cells", "budget_cells", "cell_factors", "steps_per_cell", "estimate_cost",
     "cost_summary", "measure_step_seconds", "STEP_SECONDS_FILE", "read_step_seconds", "write_step_seconds",
     "step_seconds", "step_seconds_source", "load_ablation_records", "ablation_table", "paired_test",
-    "SETTING_COLUMNS", "candidate_grid", "InnerCell", "run_inner_cell", "run_cells", "NestedSelection",
+    "SETTING_COLUMNS", "candidate_grid", "InnerCell", "run_inner_cell", "NestedSelection",
     "saved_selections", "budget_selections", "AblationSummary", "ablation_summary", "AblationFindings",
     "ablation_findings", "DEFAULT_CANDIDATES", "AblationPlan", "plan_ablation", "shown_data_root", "ANCHORS",
     "anchor_records", "CONTRASTS", "factor_effects", "records_overview",

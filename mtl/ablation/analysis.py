@@ -19,6 +19,7 @@ from mtl.ablation.grid import ABLATION, check_one_of
 from mtl.ablation.records import outer_only
 from mtl.config import MODULE_TYPES, PROTOCOLS, TRAINING_BUDGETS
 from mtl.errors import ConfigError
+from mtl.results import format_mean_sd
 
 __all__ = ["DECISIONS", "SETTING_COLUMNS", "CONTRASTS", "paired_test", "mean_sd", "ablation_table",
            "factor_effects"]
@@ -47,7 +48,7 @@ def paired_test(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
     differences are all equal). With 5 folds the exact Wilcoxon test cannot go
     below p = 0.0625: read it as a sign of direction, not of significance.
     """
-    from scipy import stats
+    from scipy import stats  # here, not above: ~0.8 s to import, and only the tests' tables need it first
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
@@ -100,8 +101,6 @@ def ablation_table(records: pd.DataFrame, decisions: Sequence[str] | None = ("se
         folds both have: ``n_pairs``, ``difference`` (treatment - baseline),
         ``t_p``, ``wilcoxon_p``.
     """
-    from mtl.results import format_mean_sd
-
     decisions = list(DECISIONS) if decisions is None else list(decisions)
     unknown = [d for d in decisions if d not in DECISIONS]
     if unknown:

@@ -10,12 +10,14 @@ relative to the project, never as the building machine's path.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from IPython.display import Markdown
 
 from mtl.ablation.analysis import ablation_table, factor_effects
 from mtl.ablation.budget import BUDGET, describe_budget
@@ -27,8 +29,10 @@ from mtl.ablation.records import anchor_records, find_record, load_ablation_reco
     records_overview
 from mtl.ablation.verdict import AblationFindings, AblationSummary, ablation_findings, ablation_summary, paper_numbers
 from mtl.config import canonical_names, get_profile
-from mtl.errors import ConfigError
-from mtl.paths import project_root
+from mtl.corpora import corpus_card
+from mtl.datasets import resolve_data_kind
+from mtl.errors import ConfigError, MissingDataError
+from mtl.paths import data_root as current_data_root, project_root
 
 __all__ = ["AblationPlan", "plan_ablation", "shown_data_root"]
 
@@ -96,8 +100,6 @@ class AblationPlan:
         (:func:`~mtl.ablation.cost.read_step_seconds`), never from timing
         while the book builds; the caption says where they were measured.
         """
-        from IPython.display import Markdown
-
         if not self.cells:
             return Markdown("*No grid to cost: " + " ".join(self.missing) + "*")
         benchmark = read_step_seconds()
@@ -113,8 +115,6 @@ class AblationPlan:
         training sizes and configurations); without records they are said
         without numbers.
         """
-        from IPython.display import Markdown
-
         grid = outer_only(load_ablation_records())
         T = literal = None
         if not grid.empty:
@@ -134,8 +134,6 @@ class AblationPlan:
     def table(self, decisions: Sequence[str] | None = ("segment", "utterance (mean prob.)", "utterance (vote)")
               ) -> Any:
         """:func:`ablation_table` of every record found, styled; or a plain note when there is none."""
-        from IPython.display import Markdown
-
         table = ablation_table(self.records(), decisions)
         if table.empty:
             return Markdown("**No ablation records exist yet**, so there is no table: nothing has been computed "
@@ -146,8 +144,6 @@ class AblationPlan:
 
     def computed(self) -> Any:
         """What the records shown were computed with (:func:`records_overview`), or a plain note."""
-        from IPython.display import Markdown
-
         overview = records_overview(pd.concat([self.records(), load_ablation_records(experiment=NESTED)],
                                               ignore_index=True))
         if overview.empty:
@@ -156,21 +152,16 @@ class AblationPlan:
 
     def figure(self, decision: str = "segment") -> Any:
         """:func:`mtl.plots.ablation_bars` of every setting found, or a plain note."""
-        from IPython.display import Markdown
-
-        from mtl.corpora.labels import CLASS_SETS
-        from mtl.plots import ablation_bars
+        from mtl.plots import ablation_bars  # here, not above: matplotlib costs ~0.5 s and only the figure needs it
 
         table = ablation_table(self.records(), [decision])
         if table.empty:
             return Markdown("*No ablation records, so no figure.*")
-        return ablation_bars(table, decision, paper=paper_numbers(), chance=1 / len(CLASS_SETS[TARGET]),
+        return ablation_bars(table, decision, paper=paper_numbers(), chance=1 / len(corpus_card(TARGET).classes),
                              title=f"EMO-DB, {decision} decisions: mean ± sd over folds")
 
     def effects(self, metric: str = "accuracy") -> Any:
         """:func:`factor_effects` of the grid's records, styled, or a plain note."""
-        from IPython.display import Markdown
-
         effects = factor_effects(self.records(), metric)
         if effects.empty or not effects["pairs"].any():
             return Markdown("*No two records of the grid differ in one factor only yet, so no effect to show.*")
@@ -179,8 +170,6 @@ class AblationPlan:
 
     def nested(self) -> Any:
         """The results of every saved nested selection (:func:`saved_selections`), or a plain note."""
-        from IPython.display import Markdown
-
         frames = []
         for selection in saved_selections():
             frames.append(selection.results().assign(profile=selection.profile, n_inner=selection.n_inner,
@@ -245,12 +234,6 @@ def plan_ablation(profile: str | None = None, data_root: str | Path | None = Non
     Without the real EMO-DB the plan has no cells and says so; without
     RAVDESS it leaves the transfer half out and says so.
     """
-    import os
-
-    from mtl.errors import MissingDataError
-    from mtl.experiments import resolve_data_kind
-    from mtl.paths import data_root as current_data_root
-
     if data_root is not None:
         root = Path(data_root).expanduser().resolve()
         if not root.is_dir():

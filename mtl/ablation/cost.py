@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from mtl.ablation.grid import cell_factors
 from mtl.ablation.records import find_record, record_index
@@ -31,7 +32,10 @@ from mtl.ablation.sizes import outer_fold_sizes, source_size
 from mtl.config import MODULE_TYPES, Config, get_profile
 from mtl.errors import ConfigError
 from mtl.io import read_json, write_json
+from mtl.pathnet import PathNet, random_genotype
+from mtl.pathnet.evolution import BatchStream, train_steps
 from mtl.paths import project_root
+from mtl.records import code_version
 
 __all__ = ["steps_per_cell", "estimate_cost", "cost_summary", "measure_step_seconds", "STEP_SECONDS_FILE",
            "read_step_seconds", "write_step_seconds", "step_seconds", "step_seconds_source"]
@@ -43,8 +47,8 @@ STEP_SECONDS_FILE = Path("benchmarks") / "results" / "step_seconds.json"
 def _split_sizes(cell: Any) -> tuple[int, int]:
     """``(n_train, n_held_out)`` of a cell: its outer fold, or its inner fold for an inner cell."""
     if hasattr(cell, "inner_fold"):
-        train, held_out = cell.split()[0:2]
-        return len(train), len(held_out)
+        split = cell.split()
+        return len(split.train), len(split.held_out)
     sizes = outer_fold_sizes(cell)
     if cell.fold >= len(sizes):
         raise ConfigError(f"{cell.describe()}: fold {cell.fold} does not exist ({len(sizes)} folds)")
@@ -141,8 +145,8 @@ def estimate_cost(cells: Sequence[Any], step_seconds: Mapping[str, tuple[float, 
             seconds = cost["target_steps"] * per_step + cost["target_forward"] * per_forward
             if new_source:
                 seconds += cost["source_steps"] * per_step + cost["source_forward"] * per_forward
-        rows.append({**cell_factors(cell), **cost, "new_source": new_source, "done": find_record(cell, index) is not None,
-                     "seconds": seconds, "key": cell.key})
+        rows.append({**cell_factors(cell), **cost, "new_source": new_source,
+                     "done": find_record(cell, index) is not None, "seconds": seconds, "key": cell.key})
     return pd.DataFrame(rows)
 
 
@@ -185,11 +189,6 @@ def measure_step_seconds(module_types: Sequence[str] = MODULE_TYPES, config: Con
     result (:func:`write_step_seconds`), which the chapter's cost table reads:
     the book never times anything while it builds.
     """
-    import torch
-
-    from mtl.pathnet import PathNet, random_genotype
-    from mtl.pathnet.evolution import BatchStream, train_steps
-
     base = config or get_profile("paper")
     rng = np.random.default_rng(seed)
     X = torch.from_numpy(rng.standard_normal((n_samples, base.input_dim), dtype=np.float32))
@@ -221,8 +220,6 @@ def write_step_seconds(path: Path, measured: Mapping[str, Sequence[tuple[float, 
     (``(seconds per SGD step, seconds per sample passed forward)``). The file
     also holds the thread count, the machine, the date and the code's commit.
     """
-    from mtl.experiments import code_version
-
     result = {
         "what": "seconds per SGD step (train) and per sample passed forward (eval) of one scratch pathway, "
                 "the paper's shapes; the median of the repeats",

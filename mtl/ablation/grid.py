@@ -13,7 +13,7 @@ The *decision level* -- one decision per segment, or per utterance by mean
 probability or majority vote -- is a fifth factor that costs nothing: every
 record holds all three (:mod:`mtl.evaluation`).
 
-:func:`ablation_cells` lists the grid as :class:`~mtl.experiments.Cell`
+:func:`ablation_cells` lists the grid as :class:`~mtl.cells.Cell`
 objects of experiment ``"ablation"``: records land in
 ``results_dir()/runs/ablation/`` and :func:`mtl.sweep.run_sweep` runs them in
 parallel and resumably. :func:`budget_cells` lists the grid of the committed
@@ -29,8 +29,9 @@ from typing import Any
 
 from mtl.ablation.budget import BUDGET, AblationBudget
 from mtl.ablation.sizes import mean_train_size
-from mtl.config import MODULE_TYPES, PROTOCOLS, TRAINING_BUDGETS, Config, canonical_names, get_profile
+from mtl.config import METHODS, MODULE_TYPES, PROTOCOLS, TRAINING_BUDGETS, Config, canonical_names, get_profile
 from mtl.errors import ConfigError
+from mtl.experiments import experiment_cells
 
 __all__ = ["ABLATION", "NESTED", "FACTORS", "TARGET", "DEFAULT_SOURCES", "ablation_config", "ablation_cells",
            "budget_cells", "cell_factors", "check_one_of", "check_factors"]
@@ -65,8 +66,6 @@ def check_one_of(name: str, value: Any, allowed: Sequence[Any]) -> None:
 
 def check_factors(factors: Mapping[str, Sequence[str]] | None) -> dict[str, tuple[str, ...]]:
     """Every factor with its levels (defaults filled in), validated."""
-    from mtl.experiments import METHODS
-
     chosen = dict(FACTORS)
     for name, levels in (factors or {}).items():
         if name not in FACTORS:
@@ -177,8 +176,6 @@ def ablation_cells(profile: str = "paper", factors: Mapping[str, Sequence[str]] 
     A profile that fixes ``steps_per_pathway`` (``smoke``) trains both
     budgets for the same steps.
     """
-    from mtl.experiments import experiment_cells
-
     chosen = check_factors(factors)
     check_one_of("budget", budget, BUDGET_RULES)
     check_one_of("source_budget", source_budget, SOURCE_BUDGETS)

@@ -25,13 +25,18 @@ import pandas as pd
 from mtl.ablation.analysis import mean_sd
 from mtl.ablation.budget import BUDGET, AblationBudget
 from mtl.ablation.grid import ABLATION, DEFAULT_SOURCES, NESTED, TARGET, check_one_of
-from mtl.ablation.inner import InnerCell, run_cells
+from mtl.ablation.inner import InnerCell
 from mtl.ablation.records import find_record, load_ablation_records, record_index
 from mtl.ablation.sizes import outer_fold_sizes
-from mtl.config import MODULE_TYPES, PROTOCOLS, TRAINING_BUDGETS, Config, get_profile
+from mtl.cells import Cell, make_cell, resolve_classes
+from mtl.config import DATA_MODES, METHODS, MODULE_TYPES, PROTOCOLS, TRAINING_BUDGETS, Config, get_profile
+from mtl.corpora import CORPORA
 from mtl.errors import ConfigError
 from mtl.io import read_json, stable_hash, write_json
 from mtl.paths import results_dir
+from mtl.records import now
+from mtl.results import default_search_path
+from mtl.sweep import run_sweep
 
 __all__ = ["candidate_grid", "DEFAULT_CANDIDATES", "NestedSelection", "saved_selections", "budget_selections"]
 
@@ -85,7 +90,7 @@ class NestedSelection:
         cell of its setting and outer fold, so its record is shared with the
         grid.
 
-    Use :meth:`inner_cells` (run them with :func:`run_cells`), then
+    Use :meth:`inner_cells` (run them with :func:`mtl.sweep.run_sweep`), then
     :meth:`selection` and :meth:`refit_cells`, or :meth:`run` for all of it;
     :meth:`results` reads what is there.
     """
@@ -94,8 +99,6 @@ class NestedSelection:
                  method: str = "scratch", sources: Sequence[str] = DEFAULT_SOURCES, seeds: Iterable[int] = (0,),
                  outer_folds: Iterable[int] | None = None, n_inner: int | None = None, data: str = "real",
                  metric: str = "uar", overrides: Mapping[str, Any] | None = None, experiment: str = ABLATION):
-        from mtl.experiments import CORPORA, DATA_MODES, METHODS
-
         self.candidates = [dict(c) for c in candidates]
         if not self.candidates:
             raise ConfigError("NestedSelection needs at least one candidate setting")
@@ -128,14 +131,12 @@ class NestedSelection:
     def _name(candidate: Mapping[str, Any]) -> str:
         return ", ".join(f"{k}={v}" for k, v in candidate.items()) or "profile defaults"
 
-    def outer_cell(self, candidate: int, seed: int, fold: int) -> Any:
+    def outer_cell(self, candidate: int, seed: int, fold: int) -> Cell:
         """The ablation cell of candidate number ``candidate`` on outer fold ``fold``: its refit.
 
         Built without looking for the data (``data`` is ``"real"`` or
         ``"synthetic"``), so committed records can be read where the corpora are absent.
         """
-        from mtl.experiments import Cell, make_cell, resolve_classes
-
         method = self.candidates[candidate].get("method", self.method)
         sources = () if method == "scratch" else self.sources
         if self.data == "auto":
@@ -176,10 +177,8 @@ class NestedSelection:
 
         :func:`saved_selections` reads them back, so the chapter can show every selection that was run.
         """
-        from mtl.experiments import _now
-
         path = results_dir() / "runs" / NESTED / "selections" / f"{self.id}.json"
-        write_json(path, {"selection": self.to_dict(), "created": _now()})
+        write_json(path, {"selection": self.to_dict(), "created": now()})
         return path
 
     def inner_cells(self) -> list[InnerCell]:
@@ -216,7 +215,7 @@ class NestedSelection:
         frame["chosen"] = frame.index.isin(chosen)
         return frame
 
-    def refit_cells(self) -> list[Any]:
+    def refit_cells(self) -> list[Cell]:
         """The outer cells of the chosen candidates (outer folds whose inner runs are complete)."""
         chosen = self.selection()
         chosen = chosen[chosen["chosen"]]
@@ -225,12 +224,14 @@ class NestedSelection:
     def run(self, workers: int = 1, progress: bool = False) -> pd.DataFrame:
         """Run the missing inner cells, choose, run the missing refits; return :meth:`results`.
 
-        Failed cells are reported (logged in the returned frame's ``status``)
-        and leave their outer fold unchosen; rerunning completes them.
+        Both steps run through :func:`mtl.sweep.run_sweep` with ``workers``
+        one-thread processes (``progress`` shows its bar). A failed cell leaves its outer fold
+        unchosen or unscored (the returned frame's ``status`` says which);
+        rerunning completes it.
         """
         self.save()
-        run_cells(self.inner_cells(), workers=workers, progress=progress)
-        run_cells(self.refit_cells(), workers=workers, progress=progress)
+        run_sweep(self.inner_cells(), workers=workers, progress=progress)
+        run_sweep(self.refit_cells(), workers=workers, progress=progress)
         return self.results()
 
     def results(self) -> pd.DataFrame:
@@ -266,8 +267,6 @@ class NestedSelection:
 
 def saved_selections() -> list[NestedSelection]:
     """Every nested selection that was run (:meth:`NestedSelection.save`), from local runs and committed records."""
-    from mtl.results import default_search_path
-
     found: dict[str, NestedSelection] = {}
     for folder in default_search_path():
         for path in sorted(folder.rglob(f"{NESTED}/selections/*.json")):

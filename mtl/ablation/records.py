@@ -21,7 +21,9 @@ import pandas as pd
 
 from mtl.ablation.grid import ABLATION, DEFAULT_SOURCES, TARGET
 from mtl.config import RESULT_NEUTRAL_FIELDS, differences_from_defaults
+from mtl.corpora import corpus_card
 from mtl.io import stable_hash
+from mtl.results import default_search_path, load_records
 
 __all__ = ["FACTOR_FIELDS", "ANCHORS", "load_ablation_records", "anchor_records", "records_overview",
            "record_index", "find_record", "outer_only", "with_factors"]
@@ -52,8 +54,6 @@ def with_factors(frame: pd.DataFrame) -> pd.DataFrame:
 
 def record_index() -> dict[str, Path]:
     """Cell key -> record file, over :func:`mtl.results.default_search_path` (local runs first)."""
-    from mtl.results import default_search_path
-
     index: dict[str, Path] = {}
     for folder in default_search_path():
         for path in sorted(folder.rglob("*.json")):
@@ -80,8 +80,6 @@ def load_ablation_records(cells: Sequence[Any] | None = None, experiment: str = 
     ``training_budget``, ``inner_fold`` and ``base_id`` (a hash of the rest of
     the configuration, so rows that differ in anything else stay apart).
     """
-    from mtl.results import load_records
-
     if cells is None:
         return with_factors(load_records(experiment=experiment))
     index = record_index()
@@ -135,15 +133,12 @@ def anchor_records(experiments: Sequence[str] = ANCHORS) -> pd.DataFrame:
     from RAVDESS alone -- the same cells as the grid's, computed elsewhere
     (e.g. at another G). Columns as :func:`load_ablation_records`.
     """
-    from mtl.corpora.labels import CLASS_SETS
-    from mtl.results import load_records
-
     frame = load_records(experiment=list(experiments)) if experiments else load_records([])
     if frame.empty:
         return with_factors(frame)
     keep = ((frame["target"] == TARGET) & frame["method"].isin(["scratch", "transfer"])
             & frame["sources"].isin(["", "+".join(DEFAULT_SOURCES)])
-            & (frame["classes"] == ",".join(CLASS_SETS[TARGET])))
+            & (frame["classes"] == ",".join(corpus_card(TARGET).classes)))
     return with_factors(frame[keep].reset_index(drop=True))
 
 

@@ -13,8 +13,14 @@ import functools
 from pathlib import Path
 from typing import Any
 
+import soundfile
+
 from mtl.config import Config, get_profile
-from mtl.paths import cache_dir
+from mtl.corpora import corpus_card, load_corpus
+from mtl.datasets import class_indices, corpus_root, load_dataset
+from mtl.evaluation import make_folds
+from mtl.features.audio import SOUNDFILE_SUFFIXES, frame_params, segment_count
+from mtl.paths import cache_dir, data_root
 
 __all__ = ["where", "feature_key_config", "mean_train_size", "outer_fold_sizes", "source_size"]
 
@@ -25,8 +31,6 @@ _FEATURE_FIELDS = ("input_shape", "sample_rate", "n_mels", "fmin", "fmax", "win_
 
 def where() -> str:
     """Part of every in-memory cache key: the folders data and features come from."""
-    from mtl.paths import data_root
-
     return f"{data_root()}|{cache_dir()}"
 
 
@@ -37,8 +41,6 @@ def feature_key_config(config: Config) -> Config:
 
 @functools.lru_cache(maxsize=32)
 def _dataset_size(corpus: str, classes: tuple[str, ...] | None, config: Config, data: str, where: str) -> int:
-    from mtl.experiments import load_dataset
-
     features, _ = load_dataset(corpus, "audio", config, classes, data=data)
     return int(len(features))
 
@@ -52,9 +54,6 @@ def mean_train_size(corpus: str, config: Config, data: str) -> int:
 @functools.lru_cache(maxsize=64)
 def _fold_sizes(target: str, modality: str, classes: tuple[str, ...], kind: str, config: Config,
                 protocol: str, seed: int, where: str) -> tuple[tuple[int, int], ...]:
-    from mtl.evaluation import make_folds
-    from mtl.experiments import class_indices, load_dataset
-
     features, _ = load_dataset(target, modality, config, classes, data=kind)
     samples = features.samples.reset_index(drop=True)
     folds = make_folds(samples, class_indices(samples, classes), protocol, config.folds, seed)
@@ -69,10 +68,8 @@ def outer_fold_sizes(cell: Any) -> tuple[tuple[int, int], ...]:
 
 def source_size(cell: Any) -> int:
     """Samples of a transfer cell's source corpora (its source classes only)."""
-    from mtl.corpora.labels import CLASS_SETS
-
     kinds = dict(cell.data)
-    return sum(_count_segments(source, tuple(c for c in cell.source_classes if c in CLASS_SETS[source]),
+    return sum(_count_segments(source, tuple(c for c in cell.source_classes if c in corpus_card(source).classes),
                                feature_key_config(cell.config), kinds[source], where()) for source in cell.sources)
 
 
@@ -85,12 +82,6 @@ def _count_segments(corpus: str, classes: tuple[str, ...], config: Config, kind:
     rejected (digital silence) are counted too. Containers soundfile cannot
     read (video) fall back to the extracted features.
     """
-    import soundfile
-
-    from mtl.corpora import load_corpus
-    from mtl.experiments import corpus_root
-    from mtl.features.audio import SOUNDFILE_SUFFIXES, frame_params, segment_count
-
     table = load_corpus(corpus, root=corpus_root(corpus, kind, config), modality="audio")
     paths = table.loc[table["emotion"].isin(classes), "path"].astype(str)
     if not all(Path(path).suffix.lower() in SOUNDFILE_SUFFIXES for path in paths):

@@ -22,6 +22,7 @@ import pandas as pd
 from mtl.ablation.analysis import DECISIONS, ablation_table, factor_effects, mean_sd
 from mtl.ablation.grid import ABLATION, TARGET
 from mtl.ablation.records import outer_only
+from mtl.results import paper_values
 
 __all__ = ["AblationSummary", "ablation_summary", "AblationFindings", "ablation_findings", "paper_numbers"]
 
@@ -66,8 +67,6 @@ class AblationSummary:
 
 def paper_numbers() -> dict[str, float]:
     """The paper's EMO-DB accuracy per method (Table 4): scratch 0.89, transfer 0.97, fine-tuning 0.83."""
-    from mtl.results import paper_values
-
     table = paper_values("table4")
     table = table[table["target"] == TARGET]
     return dict(zip(table["method"], table["overall"].astype(float)))
