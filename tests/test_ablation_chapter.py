@@ -21,11 +21,6 @@ def test_without_the_real_corpus_the_plan_has_no_cells_and_says_where_it_looked(
     assert "No grid to cost" in plan.cost_table().data
 
 
-def test_data_roots_are_shown_relative_to_the_project_or_as_the_variable(tmp_path):
-    assert chapter.shown_data_root(project_root() / "data") == "data"
-    assert chapter.shown_data_root(tmp_path) == "$MTL_DATA_ROOT"
-
-
 def test_parameters_take_config_field_names_and_the_papers_symbols():
     plan = chapter.plan_ablation("smoke", generations=7, overrides={"S": 6})
     assert plan.generations == 7 and plan.overrides == {"population": 6}

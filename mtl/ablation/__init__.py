@@ -26,7 +26,7 @@ The names below are the ones the chapter and ``scripts/run_ablation.py`` use.
 
 from mtl.ablation.analysis import CONTRASTS, DECISIONS, SETTING_COLUMNS, ablation_table, factor_effects, paired_test
 from mtl.ablation.budget import BUDGET, AblationBudget, describe_budget
-from mtl.ablation.chapter import AblationPlan, plan_ablation, shown_data_root
+from mtl.ablation.chapter import AblationPlan, plan_ablation
 from mtl.ablation.cost import (STEP_SECONDS_FILE, cost_summary, estimate_cost, measure_step_seconds,
                                read_step_seconds, step_seconds, step_seconds_source, steps_per_cell,
                                write_step_seconds)
@@ -45,6 +45,6 @@ __all__ = [
     "step_seconds", "step_seconds_source", "load_ablation_records", "ablation_table", "paired_test",
     "SETTING_COLUMNS", "candidate_grid", "InnerCell", "run_inner_cell", "NestedSelection",
     "saved_selections", "budget_selections", "AblationSummary", "ablation_summary", "AblationFindings",
-    "ablation_findings", "DEFAULT_CANDIDATES", "AblationPlan", "plan_ablation", "shown_data_root", "ANCHORS",
+    "ablation_findings", "DEFAULT_CANDIDATES", "AblationPlan", "plan_ablation", "ANCHORS",
     "anchor_records", "CONTRASTS", "factor_effects", "records_overview",
 ]

@@ -32,17 +32,10 @@ from mtl.config import canonical_names, get_profile
 from mtl.corpora import corpus_card
 from mtl.datasets import resolve_data_kind
 from mtl.errors import ConfigError, MissingDataError
-from mtl.paths import data_root as current_data_root, project_root
+from mtl.paths import data_root as current_data_root
+from mtl.paths import portable_path
 
-__all__ = ["AblationPlan", "plan_ablation", "shown_data_root"]
-
-
-def shown_data_root(path: Path) -> str:
-    """``path`` as the book shows it: relative to the project folder, else ``$MTL_DATA_ROOT``."""
-    try:
-        return Path(path).resolve().relative_to(project_root().resolve()).as_posix()
-    except ValueError:
-        return "$MTL_DATA_ROOT"
+__all__ = ["AblationPlan", "plan_ablation"]
 
 
 @dataclass
@@ -71,7 +64,7 @@ class AblationPlan:
 
     def settings(self) -> pd.DataFrame:
         rows = [("profile", self.profile),
-                ("data root", shown_data_root(self.data_root) + ("" if self.data_root.is_dir() else " (absent)")),
+                ("data root", portable_path(self.data_root) + ("" if self.data_root.is_dir() else " (absent)")),
                 *((name, ", ".join(levels)) for name, levels in self.factors.items()),
                 ("decision levels", "segment, utterance (mean probability), utterance (majority vote): from every run"),
                 ("seeds", ", ".join(map(str, self.seeds))), ("folds", f"{self.folds}-fold"),
@@ -258,7 +251,7 @@ def plan_ablation(profile: str | None = None, data_root: str | Path | None = Non
             raise ConfigError(f"generations must be >= 1, got {generations!r}")
     missing: list[str] = []
     cells: list[Any] = []
-    shown = shown_data_root(current_data_root())
+    shown = portable_path(current_data_root())
     try:
         resolve_data_kind(TARGET, "real")
     except MissingDataError:
