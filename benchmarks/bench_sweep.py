@@ -51,7 +51,7 @@ SEEDS, FOLDS = (0, 1, 2, 3), (0, 1)
 
 
 def grid(generations: int, checkpoint_every: int):
-    from mtl.sweep import grid_cells
+    from mtl.experiments import grid_cells
 
     return grid_cells([EXPERIMENT], profile="smoke", methods=["scratch"], corpora=["savee"], data="synthetic",
                       seeds=SEEDS, folds=FOLDS,

@@ -1,10 +1,11 @@
-"""The ``mtl`` command: list the experiments, run one notebook, build the book.
+"""The ``mtl`` command: list the experiments, run one notebook, build the book, run a grid.
 
 ::
 
     mtl list                                          experiments and notebooks, the paper's tables/figures
     mtl run table1_visual_transfer -p generations 20  one notebook (by name or experiment) with parameters
     mtl book --profile smoke                          execute every notebook, then build _build/html
+    mtl sweep --experiments real_recordings ...       a grid on all cores or a Dask cluster (mtl.sweep)
 
 Parameters are named by their :class:`~mtl.config.Config` fields
 (``generations``), beside a notebook's own (``seeds``, ``corpora`` ...); the
@@ -23,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from mtl.config import PROFILES
+from mtl.config import DATA_MODES, METHODS, MODALITIES, PROFILES, PROTOCOLS, canonical_names, parse_value
 from mtl.errors import MtlError
 
 EXIT_FAILED = 1
@@ -89,6 +90,67 @@ def _book(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------
+# `mtl sweep`: a grid on all cores or a Dask cluster
+# ----------------------------------------------------------------------------
+def _add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """The ``sweep`` command; its handler is :func:`_sweep`."""
+    sweep = subparsers.add_parser(
+        "sweep", help="run an experiment grid in parallel (all cores, or a Dask cluster), resumably",
+        description="Run every cell of a grid (experiments x corpora x protocols x seeds x folds) as an "
+                    "independent task, writing one record per cell to results_dir()/runs. Cells already done "
+                    "are skipped, so rerunning after an interruption finishes the grid.",
+        epilog="Example: mtl sweep --experiments table4_speech_baselines --profile smoke --data synthetic "
+               "--seeds 0 1 2 --scheduler dask-local")
+    sweep.add_argument("--experiments", nargs="+", required=True, metavar="ID",
+                       help="experiment ids (`mtl list`), or custom ids with --methods and --corpora")
+    sweep.add_argument("--corpora", nargs="+", metavar="SPEC",
+                       help="only these targets ('savee') or runs ('enterface+savee->emodb')")
+    sweep.add_argument("--methods", nargs="+", choices=METHODS,
+                       help="only these methods")
+    sweep.add_argument("--modality", choices=MODALITIES, help="modality of a custom experiment")
+    sweep.add_argument("--profile", choices=PROFILES, default="default",
+                       help="configuration profile (default: %(default)s)")
+    sweep.add_argument("--protocols", nargs="+", choices=PROTOCOLS, help="default: each experiment's own")
+    sweep.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="SEED", help="default: 0")
+    sweep.add_argument("--folds", nargs="+", type=int, metavar="FOLD", help="fold indices (default: every fold)")
+    sweep.add_argument("--data", choices=DATA_MODES, help="which copy of the corpora (default: each experiment's)")
+    sweep.add_argument("--scheduler", default="pool", metavar="WHERE",
+                       help="'pool' (local processes, default), 'inline' (this process, one cell after the other), "
+                            "'dask-local' (a Dask LocalCluster) or a Dask scheduler address such as "
+                            "tcp://10.0.0.1:8786")
+    sweep.add_argument("--workers", type=int, help="worker processes (default: cores // threads per task)")
+    sweep.add_argument("--threads-per-task", type=int, help="torch + BLAS + OpenMP threads per task (default: 1)")
+    sweep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                       help="a Config field and its value (YAML: 50, 0.01, None), on top of the profile; repeatable")
+    sweep.add_argument("--dry-run", action="store_true", help="list the cells and whether each is done; run nothing")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.set_defaults(handler=_sweep)
+    return sweep
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """``mtl sweep``: 0 when every cell has its record, 1 when some failed (bad input raises ConfigError)."""
+    from mtl.experiments import cells_table, grid_cells
+    from mtl.paths import results_dir
+    from mtl.sweep import run_sweep
+
+    overrides = canonical_names({name: parse_value(value) for name, value in args.parameter or []})
+    cells = grid_cells(args.experiments, profile=args.profile, protocols=args.protocols, seeds=args.seeds,
+                       folds=args.folds, data=args.data, overrides=overrides, corpora=args.corpora,
+                       methods=args.methods, modality=args.modality)
+    if args.dry_run:
+        table = cells_table(cells)
+        print(table.drop(columns="key").to_string(index=False))
+        print(f"{len(table)} cells, {int(table['done'].sum())} done; records in {results_dir() / 'runs'}")
+        return 0
+    report = run_sweep(cells, scheduler=args.scheduler, workers=args.workers,
+                       threads_per_task=args.threads_per_task, progress=not args.no_progress)
+    print(report.summary())
+    print(f"records in {results_dir() / 'runs'}")
+    return 0 if report.ok else 1
+
+
+# ----------------------------------------------------------------------------
 # parser
 # ----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
@@ -123,9 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                       help="a parameter for every notebook that declares it; repeatable")
     book.set_defaults(handler=_book)
-    from mtl.sweep import add_sweep_parser
-
-    add_sweep_parser(commands)
+    _add_sweep_parser(commands)
     return parser
 
 

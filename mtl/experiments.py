@@ -20,13 +20,14 @@ from typing import Any
 
 import pandas as pd
 
-from mtl.cells import Cell, RunSpec, make_cell
+from mtl.cells import Cell, RunSpec, make_cell, parse_run_spec
 from mtl.config import DATA_MODES, PROTOCOLS, Config, check_choice, get_profile
 from mtl.datasets import load_dataset
 from mtl.errors import ConfigError
 from mtl.sweep import computed_records
 
-__all__ = ["Run", "Experiment", "EXPERIMENTS", "experiments_table", "experiment_cells", "run_experiment"]
+__all__ = ["Run", "Experiment", "EXPERIMENTS", "experiments_table", "experiment_cells", "run_experiment",
+           "grid_cells", "cells_table"]
 
 
 @dataclass(frozen=True)
@@ -232,3 +233,79 @@ def run_experiment(experiment: str, method: str | None = None, target: str | Non
     cells = experiment_cells(experiment, method, target, sources, modality, config, classes, source_classes,
                              protocols, seeds, folds, data)
     return computed_records(cells, progress=progress)
+
+
+# ---------------------------------------------------------------------------
+# a grid: experiments x corpora x protocols x seeds x folds
+# ---------------------------------------------------------------------------
+def grid_cells(experiments: Sequence[str], profile: str = "default", protocols: Sequence[str] | None = None,
+               seeds: Iterable[int] = (0,), folds: Iterable[int] | None = None, data: str | None = None,
+               overrides: dict[str, Any] | None = None, config: Config | None = None,
+               corpora: Sequence[str | RunSpec] | None = None, methods: Sequence[str] | None = None,
+               modality: str | None = None) -> list[Cell]:
+    """Every cell of a grid, validated before anything runs; duplicates removed.
+
+    Parameters
+    ----------
+    experiments : sequence of str
+        Experiment ids from :data:`mtl.experiments.EXPERIMENTS`, or custom ids
+        (letters, digits, ``_-.``) that then need ``methods`` and ``corpora``.
+    profile : str, default "default"
+        Configuration profile (``smoke``, ``default``, ``paper``).
+    protocols : sequence of str or None, default None
+        Evaluation protocols; None uses each experiment's own.
+    seeds : iterable of int, default (0,)
+        Seeds; each seed is a complete repetition (folds, weights, genotypes).
+    folds : iterable of int or None, default None
+        Fold indices to run; None runs every fold.
+    data : {"auto", "real", "synthetic"} or None, default None
+        Which copy of each corpus; None uses each experiment's own.
+    overrides : dict or None
+        Config fields replaced on top of the profile (e.g. ``{"generations": 50}``).
+    config : Config or None
+        A ready configuration; replaces ``profile`` and ``overrides``.
+    corpora : sequence of str or RunSpec, optional
+        Keep only runs on these targets (``"savee"``) or source->target pairs
+        (``"enterface->savee"``); for a custom experiment, the runs to make.
+    methods : sequence of str, optional
+        Keep only these methods (``scratch``, ``finetune``, ``transfer``); for
+        a custom experiment, the methods to run on every corpus spec.
+    modality : {"audio", "video"} or None
+        Modality of a custom experiment (default audio); registered
+        experiments keep their own unless this is given.
+    """
+    if not experiments:
+        raise ConfigError("the grid names no experiment; choose from " + ", ".join(EXPERIMENTS))
+    specs = [s if isinstance(s, RunSpec) else parse_run_spec(s) for s in corpora or ()]
+    config = config or get_profile(profile, **(overrides or {}))
+    seeds = [int(s) for s in seeds]
+    folds = None if folds is None else [int(f) for f in folds]
+    common = dict(modality=modality, config=config, protocols=protocols, seeds=seeds, folds=folds, data=data)
+    cells: dict[tuple[str, str], Cell] = {}
+    for experiment in experiments:
+        if experiment in EXPERIMENTS:
+            found = [c for c in experiment_cells(experiment, **common)
+                     if (not methods or c.method in methods) and (not specs or any(s.matches(c) for s in specs))]
+            if not found:
+                runs = "; ".join(map(str, EXPERIMENTS[experiment].runs))
+                wanted = [f"method in {list(methods)}"] if methods else []
+                wanted += [f"corpora {', '.join(map(str, specs))}"] if specs else []
+                raise ConfigError(f"experiment {experiment!r} has no run with {' and '.join(wanted)}; its runs: {runs}")
+        else:
+            if not methods or not specs:
+                raise ConfigError(f"{experiment!r} is not a registered experiment ({', '.join(EXPERIMENTS)}); "
+                                  "a custom one needs methods and corpora (e.g. 'enterface->savee')")
+            found = [c for method in methods for spec in specs
+                     for c in experiment_cells(experiment, method, spec.target, spec.sources, **common)]
+        for cell in found:
+            cells.setdefault((cell.experiment, cell.key), cell)
+    return list(cells.values())
+
+
+def cells_table(cells: Sequence[Cell]) -> pd.DataFrame:
+    """A grid as a table, one row per cell, with whether its record exists."""
+    return pd.DataFrame([{"experiment": c.experiment, "method": c.method,
+                          "sources": "+".join(c.sources) or "-", "target": c.target, "modality": c.modality,
+                          "protocol": c.protocol, "seed": c.seed, "fold": c.fold,
+                          "data": ",".join(sorted({kind for _, kind in c.data})), "done": c.record_path.is_file(),
+                          "key": c.key} for c in cells])

@@ -1,8 +1,10 @@
 """Run an experiment grid on all local cores, or on a Dask cluster, resumably.
 
 The paper's protocol is a grid: experiments x corpora x protocols x seeds x
-folds, each cell an evolution of G generations. :func:`grid_cells` expands a
-grid into :class:`~mtl.cells.Cell` objects and :func:`run_sweep` runs
+folds, each cell an evolution of G generations.
+:func:`mtl.experiments.grid_cells` expands a grid into
+:class:`~mtl.cells.Cell` objects (the command is ``mtl sweep``, in
+:mod:`mtl.cli`) and :func:`run_sweep` runs
 them as independent tasks -- cells of any kind (:class:`mtl.cells.CellKind`:
 the ablation's inner-fold runs are another), each computed by the runner of
 its kind (:func:`mtl.runner.run`), on one of the schedulers of
@@ -63,123 +65,35 @@ folds. Each outcome carries its worker's peak resident set size.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import sys
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mtl.config import (DATA_MODES, METHODS, MODALITIES, PROFILES, PROTOCOLS, Config, canonical_names, get_profile,
-                        parse_value)
 from mtl.errors import ConfigError, MtlError
-from mtl.paths import results_dir
 
-# The cells, the runner and the experiments (and with them pandas, torch and
-# scikit-learn) are imported where they are used, so that building the `mtl`
-# command line stays fast.
+# The schedulers, the runner and the records (and with them pandas and torch)
+# are imported where they are used, so that building the `mtl` command line
+# stays fast.
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mtl.cells import Cell, CellKind, RunSpec
+    from mtl.cells import CellKind
     from mtl.schedulers import Task
 
 log = logging.getLogger(__name__)
 
-__all__ = ["grid_cells", "cells_table", "prepare_features", "plan_workers", "run_sweep", "computed_records",
-           "SweepReport",
-           "SCHEDULERS", "add_sweep_parser", "cli_sweep", "main"]
+__all__ = ["prepare_features", "plan_workers", "run_sweep", "computed_records", "SweepReport", "SCHEDULERS"]
 
 ALLOWED_FAILURES = 3
 """Times a task may be on a worker that dies before it is reported as failed (Dask's default too)."""
 
 SCHEDULERS = ("inline", "pool", "dask-local")
 """Named schedulers (:mod:`mtl.schedulers`); a Dask address (``tcp://host:8786``) is the other choice."""
-
-
-# ---------------------------------------------------------------------------
-# the grid
-# ---------------------------------------------------------------------------
-def grid_cells(experiments: Sequence[str], profile: str = "default", protocols: Sequence[str] | None = None,
-               seeds: Iterable[int] = (0,), folds: Iterable[int] | None = None, data: str | None = None,
-               overrides: dict[str, Any] | None = None, config: Config | None = None,
-               corpora: Sequence[str | RunSpec] | None = None, methods: Sequence[str] | None = None,
-               modality: str | None = None) -> list[Cell]:
-    """Every cell of a grid, validated before anything runs; duplicates removed.
-
-    Parameters
-    ----------
-    experiments : sequence of str
-        Experiment ids from :data:`mtl.experiments.EXPERIMENTS`, or custom ids
-        (letters, digits, ``_-.``) that then need ``methods`` and ``corpora``.
-    profile : str, default "default"
-        Configuration profile (``smoke``, ``default``, ``paper``).
-    protocols : sequence of str or None, default None
-        Evaluation protocols; None uses each experiment's own.
-    seeds : iterable of int, default (0,)
-        Seeds; each seed is a complete repetition (folds, weights, genotypes).
-    folds : iterable of int or None, default None
-        Fold indices to run; None runs every fold.
-    data : {"auto", "real", "synthetic"} or None, default None
-        Which copy of each corpus; None uses each experiment's own.
-    overrides : dict or None
-        Config fields replaced on top of the profile (e.g. ``{"generations": 50}``).
-    config : Config or None
-        A ready configuration; replaces ``profile`` and ``overrides``.
-    corpora : sequence of str or RunSpec, optional
-        Keep only runs on these targets (``"savee"``) or source->target pairs
-        (``"enterface->savee"``); for a custom experiment, the runs to make.
-    methods : sequence of str, optional
-        Keep only these methods (``scratch``, ``finetune``, ``transfer``); for
-        a custom experiment, the methods to run on every corpus spec.
-    modality : {"audio", "video"} or None
-        Modality of a custom experiment (default audio); registered
-        experiments keep their own unless this is given.
-    """
-    from mtl.cells import RunSpec, parse_run_spec
-    from mtl.experiments import EXPERIMENTS, experiment_cells
-
-    if not experiments:
-        raise ConfigError("the grid names no experiment; choose from " + ", ".join(EXPERIMENTS))
-    specs = [s if isinstance(s, RunSpec) else parse_run_spec(s) for s in corpora or ()]
-    config = config or get_profile(profile, **(overrides or {}))
-    seeds = [int(s) for s in seeds]
-    folds = None if folds is None else [int(f) for f in folds]
-    common = dict(modality=modality, config=config, protocols=protocols, seeds=seeds, folds=folds, data=data)
-    cells: dict[tuple[str, str], Cell] = {}
-    for experiment in experiments:
-        if experiment in EXPERIMENTS:
-            found = [c for c in experiment_cells(experiment, **common)
-                     if (not methods or c.method in methods) and (not specs or any(s.matches(c) for s in specs))]
-            if not found:
-                runs = "; ".join(map(str, EXPERIMENTS[experiment].runs))
-                wanted = [f"method in {list(methods)}"] if methods else []
-                wanted += [f"corpora {', '.join(map(str, specs))}"] if specs else []
-                raise ConfigError(f"experiment {experiment!r} has no run with {' and '.join(wanted)}; its runs: {runs}")
-        else:
-            if not methods or not specs:
-                raise ConfigError(f"{experiment!r} is not a registered experiment ({', '.join(EXPERIMENTS)}); "
-                                  "a custom one needs methods and corpora (e.g. 'enterface->savee')")
-            found = [c for method in methods for spec in specs
-                     for c in experiment_cells(experiment, method, spec.target, spec.sources, **common)]
-        for cell in found:
-            cells.setdefault((cell.experiment, cell.key), cell)
-    return list(cells.values())
-
-
-def cells_table(cells: Sequence[Cell]) -> pd.DataFrame:
-    """A grid as a table, one row per cell, with whether its record exists."""
-    import pandas as pd
-
-    return pd.DataFrame([{"experiment": c.experiment, "method": c.method,
-                          "sources": "+".join(c.sources) or "-", "target": c.target, "modality": c.modality,
-                          "protocol": c.protocol, "seed": c.seed, "fold": c.fold,
-                          "data": ",".join(sorted({kind for _, kind in c.data})), "done": c.record_path.is_file(),
-                          "key": c.key} for c in cells])
 
 
 def prepare_features(cells: Sequence[CellKind], n_jobs: int | None = None, progress: bool = False) -> None:
@@ -431,75 +345,3 @@ class _ReportSink:
 
     def show(self, running: int) -> None:
         self.bar.show(running=running)
-
-
-# ---------------------------------------------------------------------------
-# command line: `mtl sweep`
-# ---------------------------------------------------------------------------
-def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``sweep`` command to an ``argparse`` sub-parser set; its handler is :func:`cli_sweep`."""
-    sweep = subparsers.add_parser(
-        "sweep", help="run an experiment grid in parallel (all cores, or a Dask cluster), resumably",
-        description="Run every cell of a grid (experiments x corpora x protocols x seeds x folds) as an "
-                    "independent task, writing one record per cell to results_dir()/runs. Cells already done "
-                    "are skipped, so rerunning after an interruption finishes the grid.",
-        epilog="Example: mtl sweep --experiments table4_speech_baselines --profile smoke --data synthetic "
-               "--seeds 0 1 2 --scheduler dask-local")
-    sweep.add_argument("--experiments", nargs="+", required=True, metavar="ID",
-                       help="experiment ids (`mtl list`), or custom ids with --methods and --corpora")
-    sweep.add_argument("--corpora", nargs="+", metavar="SPEC",
-                       help="only these targets ('savee') or runs ('enterface+savee->emodb')")
-    sweep.add_argument("--methods", nargs="+", choices=METHODS,
-                       help="only these methods")
-    sweep.add_argument("--modality", choices=MODALITIES, help="modality of a custom experiment")
-    sweep.add_argument("--profile", choices=PROFILES, default="default",
-                       help="configuration profile (default: %(default)s)")
-    sweep.add_argument("--protocols", nargs="+", choices=PROTOCOLS, help="default: each experiment's own")
-    sweep.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="SEED", help="default: 0")
-    sweep.add_argument("--folds", nargs="+", type=int, metavar="FOLD", help="fold indices (default: every fold)")
-    sweep.add_argument("--data", choices=DATA_MODES, help="which copy of the corpora (default: each experiment's)")
-    sweep.add_argument("--scheduler", default="pool", metavar="WHERE",
-                       help="'pool' (local processes, default), 'inline' (this process, one cell after the other), "
-                            "'dask-local' (a Dask LocalCluster) or a Dask scheduler address such as "
-                            "tcp://10.0.0.1:8786")
-    sweep.add_argument("--workers", type=int, help="worker processes (default: cores // threads per task)")
-    sweep.add_argument("--threads-per-task", type=int, help="torch + BLAS + OpenMP threads per task (default: 1)")
-    sweep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                       help="a Config field and its value (YAML: 50, 0.01, None), on top of the profile; repeatable")
-    sweep.add_argument("--dry-run", action="store_true", help="list the cells and whether each is done; run nothing")
-    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sweep.set_defaults(handler=cli_sweep)
-    return sweep
-
-
-def cli_sweep(args: argparse.Namespace) -> int:
-    """``mtl sweep``: 0 when every cell has its record, 1 when some failed (bad input raises ConfigError)."""
-    overrides = canonical_names({name: parse_value(value) for name, value in args.parameter or []})
-    cells = grid_cells(args.experiments, profile=args.profile, protocols=args.protocols, seeds=args.seeds,
-                       folds=args.folds, data=args.data, overrides=overrides, corpora=args.corpora,
-                       methods=args.methods, modality=args.modality)
-    if args.dry_run:
-        table = cells_table(cells)
-        print(table.drop(columns="key").to_string(index=False))
-        print(f"{len(table)} cells, {int(table['done'].sum())} done; records in {results_dir() / 'runs'}")
-        return 0
-    report = run_sweep(cells, scheduler=args.scheduler, workers=args.workers,
-                       threads_per_task=args.threads_per_task, progress=not args.no_progress)
-    print(report.summary())
-    print(f"records in {results_dir() / 'runs'}")
-    return 0 if report.ok else 1
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m mtl.sweep ...``: the ``mtl sweep`` command on its own."""
-    parser = argparse.ArgumentParser(prog="mtl")
-    add_sweep_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["sweep", *(argv if argv is not None else sys.argv[1:])])
-    try:
-        return args.handler(args)
-    except MtlError as error:
-        parser.exit(2, f"mtl sweep: error: {error}\n")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

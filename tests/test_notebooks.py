@@ -21,7 +21,7 @@ EXPERIMENT_PARAMETERS = {"data_root", "corpora", "modality", "classes", "data", 
                          "protocol", "population", "generations", "steps_per_pathway", "lr", "batch_size"}
 # A notebook's own parameters besides the Config fields it declares.
 OWN_PARAMETERS = {"data_root", "corpora", "modality", "classes", "data", "seeds", "records_dir",
-                  "grid_profile", "factors", "budget"}
+                  "grid_profile", "factors", "budget", "overrides"}
 
 
 @pytest.fixture(scope="session")

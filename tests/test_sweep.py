@@ -24,7 +24,9 @@ from mtl.errors import ConfigError
 from mtl.io import read_json
 from mtl.paths import cache_dir
 from mtl.schedulers import local_cluster
-from mtl.sweep import cells_table, grid_cells, main, plan_workers, run_sweep
+from mtl.cli import main
+from mtl.experiments import cells_table, grid_cells
+from mtl.sweep import plan_workers, run_sweep
 
 EXPERIMENT = "sweep_test"
 # A custom experiment on tiny synthetic audio: SAVEE from scratch, and
@@ -122,14 +124,12 @@ def test_plan_workers_never_oversubscribes_by_default():
 
 
 def test_cli_dry_run_and_bad_input(runs, capsys):
-    assert main(["--experiments", EXPERIMENT, "--profile", "smoke", "--corpora", "emodb->savee", "--data",
+    assert main(["sweep", "--experiments", EXPERIMENT, "--profile", "smoke", "--corpora", "emodb->savee", "--data",
                  "synthetic", "--methods", "scratch", "transfer", "--seeds", "0", "1", "--folds", "0", "-p",
                  "generations", "4", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "4 cells, 0 done" in out and str(runs) in out
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--experiments", "no_such_thing", "--profile", "smoke"])
-    assert exit_info.value.code == 2
+    assert main(["sweep", "--experiments", "no_such_thing", "--profile", "smoke"]) == 2
     assert "custom one needs methods and corpora" in capsys.readouterr().err
 
 
