@@ -15,6 +15,7 @@ import json
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mtl.io import read_json
@@ -48,3 +49,21 @@ def test_committed_records_are_read_with_their_numbers(folder):
 
 def test_the_snapshot_covers_every_committed_folder():
     assert sorted(SNAPSHOT) == sorted(p.name for p in RESULTS.iterdir() if p.is_dir())
+
+
+def test_each_chapter_shows_every_committed_record_of_its_own():
+    """What the two chapters that read committed records show: the counts of the snapshot, nothing lost."""
+    from mtl.ablation import NESTED, load_ablation_records, plan_ablation, records_overview
+    from mtl.chapters import committed_real_records
+
+    real = committed_real_records()  # the *Real recordings* chapter
+    assert len(real.frame) == SNAPSHOT["real_recordings"]["n_records"]
+    assert f"**{len(real.frame)} committed record(s)**" in real._repr_markdown_()
+
+    plan = plan_ablation()  # the ablation chapter: its grid, its inner runs, and the G = 200 anchors
+    shown = records_overview(pd.concat([plan.records(), load_ablation_records(experiment=NESTED)], ignore_index=True))
+    runs = shown.groupby("experiment")["runs"].sum().to_dict()
+    assert runs == {"ablation": SNAPSHOT["ablation"]["n_records"],
+                    "ablation-nested": SNAPSHOT["ablation-nested"]["n_records"],
+                    # the anchors: Real recordings' scratch and transfer runs (the ablation has no fine-tuning)
+                    "real_recordings": int(real.frame["method"].isin(["scratch", "transfer"]).sum())}

@@ -7,32 +7,38 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from mtl.cells import Cell  # noqa: E402
+from mtl.config import get_profile  # noqa: E402
 from mtl.errors import ConfigError  # noqa: E402
 from mtl.plots import (confusion_matrix_plot, draw_pathways, fitness_over_generations, learning_curves,  # noqa: E402
                        per_class_bars, record_pathways)
+from mtl.records import RunResult, build_record  # noqa: E402
 from mtl.results import summarise  # noqa: E402
+
+from test_results import _metrics  # noqa: E402
 
 SIX = ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
 
 
 def _record(method, fold, offset=0.0):
-    return {
-        "schema": 1, "cell_key": f"{method}{fold}", "experiment": "convergence", "method": method,
-        "sources": [] if method == "scratch" else ["enterface"], "target": "savee", "modality": "audio",
-        "classes": SIX, "protocol": "paper", "seed": 0, "fold": fold, "n_folds": 2,
-        "config": {"n_layers": 3, "n_modules": 20, "profile": "smoke", "seed": 0},
-        "data": {"kinds": {"savee": "synthetic"}, "provenance": {}},
-        "metrics": {"accuracy": 0.5 + offset, "uar": 0.5, "per_class": {c: 0.4 + offset for c in SIX},
-                    "utterance": {}},
-        "learning_curve": [{"generation": g, "best_fitness": 0.2 + 0.1 * g,
-                            "val_accuracy": 0.1 + 0.1 * g + offset} for g in range(5)],
-        "pathways": {
-            "source": {"initial_population": [[[0, 1], [2, 3], [4, 5]]] * 3, "final_population": None,
-                       "best": [[1, 2], [3, 4], [5, 6]]},
-            "target": {"initial_population": [[[7, 8], [9, 10], [11, 12]]], "best": [[7, 8], [0, 1], [2, 19]],
-                       "frozen": [[1, 2], [3, 4], [5, 6]], "final_population": [[[7, 8], [0, 1], [2, 19]]]},
-        },
-    }
+    """A record of the one layout (mtl.records.build_record), with pathways and learning curves, without training."""
+    sources = () if method == "scratch" else ("enterface",)
+    cell = Cell(experiment="convergence", method=method, target="savee", sources=sources, modality="audio",
+                classes=tuple(SIX), source_classes=tuple(SIX) if sources else (), protocol="paper", seed=0,
+                fold=fold, config=get_profile("smoke"), data=tuple((c, "synthetic") for c in ("savee", *sources)))
+    source = None if not sources else {
+        "key": "source", "classes": SIX, "n_samples": 100, "best_fitness": 0.9, "cached": True, "seconds": 1.0,
+        "learning_curve": [], "provenance": {}, "config": {},
+        "pathways": {"initial_population": [[[0, 1], [2, 3], [4, 5]]] * 3, "final_population": None,
+                     "best": [[1, 2], [3, 4], [5, 6]]}}
+    result = RunResult(
+        metrics=_metrics(0.5 + offset, SIX), n_train=600, n_test=300, n_folds=2, provenance={}, target_seconds=1.0,
+        learning_curve=[{"generation": g, "best_fitness": 0.2 + 0.1 * g, "val_accuracy": 0.1 + 0.1 * g + offset}
+                        for g in range(5)],
+        target_pathways={"initial_population": [[[7, 8], [9, 10], [11, 12]]], "best": [[7, 8], [0, 1], [2, 19]],
+                         "frozen": [[1, 2], [3, 4], [5, 6]], "final_population": [[[7, 8], [0, 1], [2, 19]]]},
+        source=source)
+    return build_record(cell, result)
 
 
 RECORDS = [_record(m, f, 0.05 * f) for m in ("transfer", "scratch", "finetune") for f in (0, 1)]
