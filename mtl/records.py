@@ -212,6 +212,55 @@ def read_record(path: str | Path) -> dict[str, Any]:
     return upgrade_record(validate_record(read_json(path)))
 
 
+COMMITTED_FOLDERS: tuple[str, ...] = ("real", "default")
+"""Folders of ``<project>/results`` whose records are committed to the repository: ``real`` (runs on
+the real corpora) and ``default`` (the records the default profile's book shows, so that ``make book``
+recomputes nothing a reader has not changed)."""
+
+
+def committed_folders() -> list[Path]:
+    """The committed record folders of :data:`COMMITTED_FOLDERS` that exist, in that order."""
+    base = project_root() / "results"
+    return [base / name for name in COMMITTED_FOLDERS if (base / name).is_dir()]
+
+
+def stored_record(cell: Any) -> Path | None:
+    """Where the record of ``cell``'s computation already is, or None.
+
+    Its own ``record_path`` first; then the same key filed under another
+    experiment in ``results_dir()/runs`` (Table 2 reuses Table 1's transfer
+    cells); then the committed folders (:func:`committed_folders`).
+    """
+    if cell.record_path.is_file():
+        return cell.record_path
+    runs = cell.record_path.parent.parent
+    for folder in (runs, *committed_folders()):
+        found = sorted(folder.glob(f"*/{cell.key}.json")) if folder.is_dir() else []
+        if found:
+            return found[0]
+    return None
+
+
+def reuse_stored(cell: Any) -> dict[str, Any] | None:
+    """The record of ``cell``'s computation if one is stored anywhere (:func:`stored_record`), else None.
+
+    A record found elsewhere is copied to the cell's own ``record_path``,
+    filed under the cell's experiment, with ``reused_from`` saying where it
+    came from (the experiment, or ``results/<folder>/<experiment>`` for a
+    committed one), so that every later lookup is a plain file check.
+    """
+    path = stored_record(cell)
+    if path is None:
+        return None
+    record = read_record(path)
+    if path != cell.record_path:
+        committed = path.parent.parent in committed_folders()
+        origin = f"results/{path.parent.parent.name}/{path.parent.name}" if committed else path.parent.name
+        record.update(experiment=cell.experiment, reused_from=record.get("reused_from") or origin)
+        write_record(cell.record_path, record)
+    return record
+
+
 def record_cell(record: Mapping[str, Any]) -> Cell:
     """The :class:`~mtl.cells.Cell` a record describes: its key is the record's ``cell_key``.
 

@@ -12,7 +12,9 @@ Where records are searched (:func:`default_search_path`):
 
 * ``results_dir()/runs`` -- records written by runs on this machine;
 * ``results_dir()/real`` and ``<project>/results/real`` -- records of runs on
-  the real corpora committed to the repository (copy a run's folder there).
+  the real corpora committed to the repository (copy a run's folder there);
+* ``<project>/results/default`` -- the committed records of the default
+  profile, which the default book shows.
 
 The same cell found twice (same ``cell_key`` and experiment) is read once.
 """
@@ -32,8 +34,8 @@ from mtl.config import RESULT_NEUTRAL_FIELDS, differences_from_defaults
 from mtl.corpora.labels import ABBREVIATIONS, paper_order
 from mtl.errors import ConfigError
 from mtl.io import stable_hash
-from mtl.paths import project_root, results_dir as _results_dir
-from mtl.records import RecordError, upgrade_record, validate_record
+from mtl.paths import results_dir as _results_dir
+from mtl.records import RecordError, committed_folders, upgrade_record, validate_record
 
 __all__ = [
     "default_search_path", "load_records", "summarise", "PAPER_VALUES", "paper_values", "paper_comparison",
@@ -50,8 +52,12 @@ METRIC_COLUMNS: tuple[str, ...] = ("accuracy", "uar", "utt_accuracy_mean_prob", 
 # loading
 # ---------------------------------------------------------------------------
 def default_search_path() -> list[Path]:
-    """``results_dir()/runs``, ``results_dir()/real``, ``<project>/results/real`` (existing, no duplicates)."""
-    candidates = [_results_dir() / "runs", _results_dir() / "real", project_root() / "results" / "real"]
+    """``results_dir()/runs``, ``results_dir()/real``, then the committed folders (existing, no duplicates).
+
+    The committed folders are :func:`mtl.records.committed_folders`:
+    ``<project>/results/real`` and ``<project>/results/default``.
+    """
+    candidates = [_results_dir() / "runs", _results_dir() / "real", *committed_folders()]
     out: list[Path] = []
     for path in candidates:
         resolved = path.resolve()

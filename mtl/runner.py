@@ -51,8 +51,8 @@ from mtl.datasets import class_indices, load_dataset
 from mtl.io import file_lock, read_json, write_json
 from mtl.pathnet import PathNetClassifier, SourceModel, StateFileError, mutate, random_genotype, train_source
 from mtl.pathnet.checks import numpy_generator
-from mtl.paths import cache_dir, results_dir
-from mtl.records import RunResult, build_record, now, read_record, write_record
+from mtl.paths import cache_dir
+from mtl.records import RunResult, build_record, now, reuse_stored, write_record
 
 log = logging.getLogger(__name__)
 
@@ -352,20 +352,6 @@ def fit_split(cell: Cell, split: Split, key: str, progress: bool = False) -> Run
 # ---------------------------------------------------------------------------
 # one cell
 # ---------------------------------------------------------------------------
-def _existing_record(cell: Cell) -> dict[str, Any] | None:
-    """The cell's own record, or a copy of the same computation stored for another experiment."""
-    own = cell.record_path
-    if own.is_file():
-        return read_record(own)
-    runs = results_dir() / "runs"
-    for other in sorted(runs.glob(f"*/{cell.key}.json")) if runs.is_dir() else []:
-        record = read_record(other)
-        record.update(experiment=cell.experiment, reused_from=record.get("reused_from") or str(other.parent.name))
-        write_record(own, record)
-        return record
-    return None
-
-
 def run_cell(cell: Cell, progress: bool = False) -> dict[str, Any]:
     """Compute one cell and write its record; return the stored record if it exists.
 
@@ -374,11 +360,12 @@ def run_cell(cell: Cell, progress: bool = False) -> dict[str, Any]:
     (standardise on the training part, train -- for transfer and fine-tuning
     on top of the cached source model --, evaluate the held-out part at
     segment and utterance level), then the record, written atomically. The
-    same computation stored for another experiment is copied, not rerun. An
+    same computation stored for another experiment, or committed to the
+    repository (:func:`mtl.records.reuse_stored`), is copied, not rerun. An
     interrupted evolution resumes from its checkpoint under
     ``cache_dir()/checkpoints/<cell key>/``.
     """
-    existing = _existing_record(cell)
+    existing = reuse_stored(cell)
     if existing is not None:
         return existing
     result = fit_split(cell, outer_split(cell), cell.key, progress)

@@ -74,16 +74,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
+from mtl import schedulers
+from mtl.datasets import load_dataset
 from mtl.errors import ConfigError, MtlError
+from mtl.features.cache import feature_params
+from mtl.io import stable_hash
+from mtl.records import read_record, reuse_stored
+from mtl.schedulers import Task
 
-# The schedulers, the runner and the records (and with them pandas and torch)
-# are imported where they are used, so that building the `mtl` command line
-# stays fast.
 if TYPE_CHECKING:
-    import pandas as pd
-
     from mtl.cells import CellKind
-    from mtl.schedulers import Task
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +112,6 @@ def prepare_features(cells: Sequence[CellKind], n_jobs: int | None = None, progr
     A corpus that cannot be loaded is logged and left to its cells, which
     then fail with the same error while the others go on.
     """
-    from mtl.datasets import load_dataset
-    from mtl.features.cache import feature_params
-    from mtl.io import stable_hash
-
     seen = set()
     for cell in cells:
         for corpus, modality, kind, config in cell.datasets:
@@ -127,9 +125,6 @@ def prepare_features(cells: Sequence[CellKind], n_jobs: int | None = None, progr
                 log.warning("features of %s (%s, %s) could not be prepared: %s", corpus, modality, kind, error)
 
 
-# ---------------------------------------------------------------------------
-# tasks (run in a worker process)
-# ---------------------------------------------------------------------------
 # ---------------------------------------------------------------------------
 # the report and the progress view
 # ---------------------------------------------------------------------------
@@ -167,8 +162,6 @@ class SweepReport:
         return peaks
 
     def to_frame(self) -> pd.DataFrame:
-        import pandas as pd
-
         columns = ["task", "describe", "status", "seconds", "cpu_seconds", "error", "pid", "peak_rss_mb", "cell",
                    "experiment"]
         return pd.DataFrame([{c: o.get(c) for c in columns} for o in (*self.sources, *self.outcomes)],
@@ -271,8 +264,6 @@ def run_sweep(cells: Sequence[CellKind], scheduler: str | None = None, workers: 
         (the pool's setting; a Dask scheduler uses its own
         ``distributed.scheduler.allowed-failures``).
     """
-    from mtl import schedulers
-
     scheduler = scheduler or "pool"
     if scheduler not in SCHEDULERS and "://" not in scheduler:
         raise ConfigError(f"scheduler must be one of {', '.join(SCHEDULERS)} or a Dask address such as "
@@ -284,13 +275,16 @@ def run_sweep(cells: Sequence[CellKind], scheduler: str | None = None, workers: 
     else:
         workers, threads = 1, _threads(threads_per_task)
     start = time.perf_counter()
-    todo = [c for c in cells if not c.record_path.is_file()]
+    done = {c.key for c in cells if c.record_path.is_file()}
+    # The same computation stored for another experiment or committed to the repository is copied, not run.
+    reused = {c.key for c in cells if c.key not in done and reuse_stored(c) is not None}
+    todo = [c for c in cells if c.key not in done | reused]
     workers = max(1, min(workers, len(todo)))
     if scheduler != "inline":  # inline, each cell loads its own features (fewer files, no process pool)
         prepare_features(todo, progress=progress)
     report = SweepReport(workers=workers, threads_per_task=threads, scheduler=scheduler)
-    report.outcomes.extend({**schedulers.blank_outcome(c), "status": "skipped", "seconds": 0.0}
-                           for c in cells if c.record_path.is_file())
+    report.outcomes.extend({**schedulers.blank_outcome(c), "status": "skipped" if c.key in done else "reused",
+                            "seconds": 0.0} for c in cells if c.key in done | reused)
     bar = _Progress(len(todo), len(cells) - len(todo), progress)
     sink, tasks = _ReportSink(report, bar), schedulers.plan_tasks(todo)
     try:
@@ -318,8 +312,6 @@ def computed_records(cells: Sequence[CellKind], scheduler: str = "inline", progr
     :class:`~mtl.errors.MtlError` listing every failure once the others are done.
     ``options`` go to :func:`run_sweep` (``workers``, ``threads_per_task``).
     """
-    from mtl.records import read_record
-
     report = run_sweep(cells, scheduler=scheduler, progress=progress, **options)
     if not report.ok:
         raise MtlError(f"{len(report.failed)} of {len(report.outcomes)} cells failed:\n"

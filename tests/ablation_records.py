@@ -26,7 +26,7 @@ def own_results(tmp_path, monkeypatch):
     monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path / "results"))
     monkeypatch.setenv("MTL_DATA_ROOT", str(tmp_path / "no-real-data"))
     # records committed to the checkout's results/real must not enter the hand-made tables
-    monkeypatch.setattr("mtl.results.project_root", lambda: tmp_path / "checkout")
+    monkeypatch.setattr("mtl.records.project_root", lambda: tmp_path / "checkout")
 
 
 def record(method, fold, accuracy, module_type="linear", protocol="paper", utterance=None, experiment="ablation",

@@ -26,7 +26,7 @@ COMMITTED = project_root() / "results" / "real"
 def fresh(tmp_path, monkeypatch):
     """No records but the test's own (none committed, none local)."""
     monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path / "results"))
-    monkeypatch.setattr("mtl.results.project_root", lambda: tmp_path / "checkout")
+    monkeypatch.setattr("mtl.records.project_root", lambda: tmp_path / "checkout")
 
 
 @pytest.fixture

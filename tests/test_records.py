@@ -13,8 +13,9 @@ from mtl.config import get_profile
 from mtl.evaluation import evaluate
 from mtl.io import read_json, stable_hash, write_json
 from mtl.paths import project_root
-from mtl.records import (RECORD_FIELDS, RECORD_SCHEMA, RecordError, RunResult, build_record, migrate_folder,
-                         read_record, record_cell, upgrade_record, validate_record, write_record)
+from mtl.records import (RECORD_FIELDS, RECORD_SCHEMA, RecordError, RunResult, build_record, committed_folders,
+                         migrate_folder, read_record, record_cell, reuse_stored, stored_record, upgrade_record,
+                         validate_record, write_record)
 from mtl.results import load_records
 
 SMOKE = get_profile("smoke")
@@ -53,6 +54,22 @@ def test_the_builder_writes_every_field_of_the_layout(tmp_path):
     path = tmp_path / "r.json"
     write_record(path, record)
     assert read_record(path) == json.loads(json.dumps(record))
+
+
+def test_a_stored_record_is_found_where_it_is_and_copied_to_the_cell(tmp_path, monkeypatch):
+    monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setattr("mtl.records.project_root", lambda: tmp_path / "checkout")
+    cell = make_cell("table3_speech_transfer", "scratch", "savee", (), "audio", SMOKE, classes=["anger", "fear"],
+                     data="synthetic")
+    assert committed_folders() == [] and stored_record(cell) is None and reuse_stored(cell) is None
+    record = build_record(cell, _result())
+    committed = tmp_path / "checkout" / "results" / "default" / "convergence" / f"{cell.key}.json"
+    write_record(committed, {**record, "experiment": "convergence"})  # committed for another chapter
+    assert committed_folders() == [committed.parent.parent] and stored_record(cell) == committed
+    reused = reuse_stored(cell)
+    assert reused["experiment"] == "table3_speech_transfer" and reused["reused_from"] == "results/default/convergence"
+    assert reused["metrics"] == record["metrics"] and stored_record(cell) == cell.record_path
+    assert read_record(cell.record_path) == reused  # from now on a plain file check
 
 
 def test_validation_names_what_is_wrong(tmp_path):

@@ -18,7 +18,7 @@ def _own_results_dir(tmp_path, monkeypatch):
     """conftest's results folder is shared by the session; these tests count records, so each gets its own."""
     monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path / "results"))
     # and records committed to the checkout's results/real must not leak into the counts
-    monkeypatch.setattr("mtl.results.project_root", lambda: tmp_path / "checkout")
+    monkeypatch.setattr("mtl.records.project_root", lambda: tmp_path / "checkout")
 
 
 SIX = ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
