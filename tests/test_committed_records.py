@@ -67,3 +67,37 @@ def test_each_chapter_shows_every_committed_record_of_its_own():
                     "ablation-nested": SNAPSHOT["ablation-nested"]["n_records"],
                     # the anchors: Real recordings' scratch and transfer runs (the ablation has no fine-tuning)
                     "real_recordings": int(real.frame["method"].isin(["scratch", "transfer"]).sum())}
+
+
+DEFAULT = ROOT / "results" / "default"
+VOLATILE = ("timings", "created", "code", "reused_from", "former_cell_key")
+"""Fields that say when, where and by which commit a record was made, not what it holds."""
+
+
+def _content(record: dict) -> dict:
+    """A record without its volatile fields and without the wall times of its learning curve."""
+    content = {k: v for k, v in record.items() if k not in VOLATILE}
+    content["learning_curve"] = [{k: v for k, v in point.items() if k not in ("elapsed", "seconds")}
+                                 for point in record["learning_curve"]]
+    return content
+
+
+@pytest.mark.skipif(not DEFAULT.is_dir(), reason="no records of the default profile are committed")
+def test_a_committed_cell_computed_again_gives_its_record_back_exactly(tmp_path, monkeypatch):
+    """The cheapest committed cell (scratch on synthetic SAVEE speech, fold 0) is recomputed from nothing.
+
+    The default book's numbers are only worth showing if they can be recomputed: the corpus is generated
+    again from its seed, its features extracted again, the cell trained again with one thread (as the
+    sweep that computed it), and every field of the record but its timings must come back.
+    """
+    from mtl.records import read_record, record_cell
+    from mtl.sweep import computed_records
+
+    candidates = [read_record(p) for p in sorted(DEFAULT.glob("*/*.json"))]
+    committed = next(r for r in candidates if (r["method"], r["target"], r["modality"], r["fold"]) ==
+                     ("scratch", "savee", "audio", 0))
+    cell = record_cell(committed)
+    monkeypatch.setattr("mtl.records.project_root", lambda: tmp_path / "no-checkout")  # nothing committed to reuse
+    again = computed_records([cell], scheduler="inline", threads_per_task=1)[0]
+    assert "reused_from" not in again
+    assert _content(again) == _content(committed)
