@@ -125,6 +125,83 @@ def test_no_path_of_the_building_machine_is_rendered(book, tmp_path_factory):
         assert not found, f"{page.relative_to(book.html_dir)} shows {found}"
 
 
+ROOT = Path(__file__).resolve().parents[1]
+BIB_KEY = re.compile(r"^@\w+\{([^,\s]+),", re.M)
+
+
+def _bib_keys() -> list[str]:
+    return BIB_KEY.findall((ROOT / "book" / "references.bib").read_text(encoding="utf-8"))
+
+
+def test_bibliography_page_lists_every_reference(book):
+    keys = _bib_keys()
+    assert {"nguyen2023meta", "fernando2017pathnet", "harvey2011microbial", "viola2001rapid",
+            "burkhardt2005database", "livingstone2018ravdess", "haq2009speaker", "martin2006enterface",
+            "pons2018multitask", "paszke2019pytorch", "mcfee2015librosa", "pedregosa2011scikit",
+            "bradski2000opencv", "rocklin2015dask", "papermill", "jupyterbook", "jupytext"} <= set(keys)
+    html = _main_content((book.html_dir / "bibliography.html").read_text(encoding="utf-8"))
+    missing = [key for key in keys if f'id="cite-{key}"' not in html]
+    assert not missing, f"cited nowhere, so not on the bibliography page: {missing}"
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert "Meta-transfer learning for emotion recognition" in text
+    assert "doi:10.1007/s00521-023-08248-y" in text
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_chapter_citations_link_to_the_bibliography(book, name):
+    html = _main_content(_page(book, name))
+    cited = set(re.findall(r'href="\.\./bibliography\.html#cite-([a-z0-9-]+)"', html))
+    assert "nguyen2023meta" in cited, f"{name}: the paper is not cited"  # every chapter opens with it
+    assert cited <= set(_bib_keys())
+    assert "Nguyen <em>et al.</em>, 2023" in html
+    assert "[]</span>" not in html, f"{name}: a citation rendered empty"
+
+
+def test_prose_chapters_cite_the_methods_they_name(book):
+    cited = {page: set(re.findall(r'href="bibliography\.html#cite-([a-z0-9-]+)"',
+                                  _main_content((book.html_dir / f"{page}.html").read_text(encoding="utf-8"))))
+             for page in ("intro", "method", "reproduction_notes")}
+    assert {"nguyen2023meta", "fernando2017pathnet", "harvey2011microbial", "viola2001rapid",
+            "pons2018multitask"} <= cited["intro"]
+    assert {"fernando2017pathnet", "harvey2011microbial", "viola2004robust", "zhang2018speech"} <= cited["method"]
+    assert {"burkhardt2005database", "livingstone2018ravdess"} <= cited["reproduction_notes"]
+
+
+_DOWNLOAD = re.compile(r'<a href="([^"]+)"[^>]*class="[^"]*btn-download-(?:source|notebook)-button', re.S)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_chapter_offers_its_executed_notebook_for_download(book, name):
+    page = book.html_dir / EXECUTED / f"{name}.html"
+    links = _DOWNLOAD.findall(page.read_text(encoding="utf-8"))
+    notebooks = [link for link in links if link.endswith(".ipynb")]
+    assert notebooks, f"{name}: no download button for the notebook"
+    assert not any(re.match(r"(?:https?:)?//", link) for link in links)  # a file of the book, not a URL
+    target = (page.parent / notebooks[0]).resolve()
+    assert target.is_file() and book.html_dir.resolve() in target.parents
+    executed = book.html_dir.parents[1] / "book" / EXECUTED / f"{name}.ipynb"
+    assert target.read_bytes() == executed.read_bytes()  # the executed copy, outputs included
+
+
+def test_publishing_workflow_runs_make_book_and_deploys_the_html():
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text(encoding="utf-8"))
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as True
+    assert triggers["push"]["branches"] == ["main"] and "workflow_dispatch" in triggers
+    assert workflow["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+    assert workflow["concurrency"]["group"] == "pages"
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    uses = {step["uses"].split("@")[0]: step for step in steps if "uses" in step}
+    assert str(uses["actions/setup-python"]["with"]["python-version"]) == "3.11"
+    assert any(step.get("run", "").startswith("make book") for step in steps)
+    assert "actions/configure-pages" in uses
+    assert uses["actions/upload-pages-artifact"]["with"]["path"] == "_build/html"
+    deploy = workflow["jobs"]["deploy"]
+    assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
+    assert [step["uses"].split("@")[0] for step in deploy["steps"]] == ["actions/deploy-pages"]
+
+
 def test_book_reads_offline(book):
     assert external_resources(book.html_dir) == []
     assert (book.html_dir / "_static" / "mathjax" / "tex-chtml.js").is_file()
