@@ -19,7 +19,6 @@ short box that opens a chapter, every number in it computed from the records.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 

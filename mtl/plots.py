@@ -24,7 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from mtl.corpora.labels import ABBREVIATIONS, paper_order
-from mtl.corpus_plots import class_distribution, face_crop_examples, face_fallback_example, logmel_examples
+from mtl.corpus_plots import class_distribution, face_crop_examples, face_fallback_example, logmel_examples  # re-exported
 from mtl.errors import ConfigError
 
 __all__ = ["learning_curves", "fitness_over_generations", "confusion_matrix_plot", "draw_pathways",
