@@ -5,9 +5,13 @@
   missing data root stop the notebook there, saying why) and resolves them
   into a :class:`NotebookPlan` whose display is the run's settings table and
   whose :meth:`NotebookPlan.run` computes (or loads) the experiment's records;
-* :func:`compare_with_paper` -- the paper's numbers beside the reproduced ones;
+* :func:`compare_with_paper` -- the paper's numbers beside the reproduced ones
+  (:mod:`mtl.comparison`: the key figure, the "what this shows" box, the tables);
+* :func:`log_each_message_once` -- a chapter says a repeated warning once;
 * :func:`committed_real_records` -- the real-data records committed under
   ``results/real`` (or a plain statement that there are none);
+* :func:`learning_curve_finding`, :func:`pathway_finding` -- the "what this
+  shows" boxes of the convergence and pathway chapters;
 * :func:`corpus_tables`, :func:`corpus_overview` -- the data chapter's corpora;
 
 The figures the chapters draw are in :mod:`mtl.plots`; executing a notebook is
@@ -17,7 +21,9 @@ ablation chapter's views are :class:`mtl.ablation.AblationPlan`'s.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -30,9 +36,54 @@ from mtl.errors import ConfigError, MissingDataError
 from mtl.experiments import EXPERIMENTS, experiment_cells
 from mtl.paths import data_root as current_data_root
 from mtl.paths import portable_path, project_root
+from mtl.comparison import Finding, compare_with_paper
 from mtl.plots import learning_curves
-from mtl.results import load_records, paper_comparison, style_table, summarise, to_markdown
+from mtl.results import learning_curves_frame, load_records, to_markdown
 from mtl.sweep import computed_records
+
+
+# ----------------------------------------------------------------------------
+# a chapter says each warning once
+# ----------------------------------------------------------------------------
+class _EachMessageOnce(logging.Filter):
+    """Lets a log message through the first time only (the same text from the same logger is dropped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple[str, int, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, record.getMessage())
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
+def log_each_message_once() -> logging.Handler | None:
+    """Print the package's warnings as a chapter's kernel would, but each distinct message once.
+
+    A chapter loads the same corpus for every fold and method, and the
+    loader's "3 file(s) missing ..." would be printed each time. Where logging
+    is not configured (a notebook kernel: the message would go to stderr via
+    :data:`logging.lastResort`), this installs one stderr handler on the
+    ``mtl`` logger, at WARNING and with the message alone, that drops repeats;
+    called again it changes nothing. Where the root logger has handlers (an
+    application or pytest configured logging) it leaves logging alone and
+    returns None. Called by :func:`plan_notebook` and :func:`committed_real_records`.
+    """
+    logger = logging.getLogger("mtl")
+    for handler in logger.handlers:
+        if any(isinstance(f, _EachMessageOnce) for f in handler.filters):
+            return handler
+    if logging.getLogger().handlers:
+        return None
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(message)s"))  # as logging.lastResort prints it
+    handler.addFilter(_EachMessageOnce())
+    logger.addHandler(handler)
+    return handler
 
 
 # ----------------------------------------------------------------------------
@@ -171,6 +222,7 @@ def plan_notebook(experiment: str | None = None, *, data_root: str | Path | None
         population (the paper's S), tournaments (G), SGD steps per pathway (T;
         None: one pass over the training set), learning rate, mini-batch size.
     """
+    log_each_message_once()
     if data_root is not None:
         root = Path(data_root).expanduser().resolve()
         if not root.is_dir():
@@ -286,15 +338,14 @@ class RealRecords:
         return (f"**{len(frame)} committed record(s)** of runs on real recordings, from "
                 f"`{portable_path(self.folder)}`:\n\n{to_markdown(groups)}\n\nTarget data:\n\n{copies}\n")
 
-    def comparison(self, table: str = "table4") -> Any:
+    def comparison(self, table: str = "table4") -> Any:  # a Comparison, or a Markdown note
         """The paper's numbers beside these records' (mean ± sd), or a note that there are none."""
         from IPython.display import Markdown
 
         if self.empty:
             return Markdown(f"*Nothing to compare with the paper's {table.replace('table', 'Table ')}: "
                             "no real-data records are committed yet.*")
-        comparison = paper_comparison(summarise(self.frame), table)
-        return Comparison(comparison[comparison["Data"] != "—"].reset_index(drop=True), table)
+        return compare_with_paper(self.frame, table).run_only()
 
     def learning_curves(self) -> Any:
         """Held-out accuracy against generation (a figure), or None when there are no records."""
@@ -317,6 +368,7 @@ def committed_real_records(records_dir: str | Path | None = None,
     (:data:`mtl.experiments.EXPERIMENTS`) -- the ablation's records have a
     chapter of their own.
     """
+    log_each_message_once()
     if records_dir is not None:
         folder = Path(records_dir).expanduser().resolve()
         if not folder.is_dir():
@@ -332,78 +384,53 @@ def committed_real_records(records_dir: str | Path | None = None,
 
 
 # ----------------------------------------------------------------------------
-# small views of records for the chapters
+# "what this shows" boxes of the chapters that draw no table of the paper
 # ----------------------------------------------------------------------------
-_LEFT_CAPTION = {"selector": "caption", "props": "caption-side: top; text-align: left; font-weight: bold;"}
+def learning_curve_finding(records: Any, share: float = 0.9) -> Finding:
+    """The convergence chapter's box: each method's final held-out accuracy, and when it got near it.
 
-
-class Comparison:
-    """The paper's numbers beside the reproduced ones, shown as two tables.
-
-    *Accuracy*: for every model of the paper's table, the overall and
-    per-class accuracy as printed in the paper and as reproduced (mean ± sd
-    over folds and seeds), and the difference in overall accuracy.
-    *Provenance*: for the same rows, the data (real or synthetic, which copy),
-    the protocol, the profile, the seeds and the folds behind each number.
+    For every method, the mean curve over folds and seeds: its last value,
+    and the first generation at which it reached ``share`` of that value.
+    ``records`` as for :func:`mtl.plots.learning_curves`.
     """
-
-    def __init__(self, frame: Any, table: str):
-        self.frame = frame
-        self.table = table
-
-    def accuracy(self) -> Any:
-        """Model, run, then (paper, ours) for overall and every class of the paper's table."""
-        import pandas as pd
-
-        frame = self.frame
-        columns: list[tuple[str, str]] = [("", "Model"), ("", "Run")]
-        data: dict[tuple[str, str], Any] = {("", "Model"): frame["Model"], ("", "Run"): _runs(frame)}
-        groups = [c[: -len(" (paper)")] for c in frame.columns if str(c).endswith(" (paper)")]
-        for group in groups:
-            for side in ("paper", "ours"):
-                columns.append((group, side))
-                data[(group, side)] = frame[f"{group} ({side})"]
-            if group == "Overall":
-                columns.append((group, "Δ"))
-                data[(group, "Δ")] = frame["Δ overall"]
-        out = pd.DataFrame({c: data[c] for c in columns})
-        out.columns = pd.MultiIndex.from_tuples(columns)
-        return out
-
-    def provenance(self) -> Any:
-        """Model, run, data, corpus copy, protocol, profile, seeds, folds, note."""
-        frame = self.frame.copy()
-        frame.insert(1, "Run", _runs(frame))
-        keep = ["Model", "Run", "Data", "Corpus copy", "Protocol", "Profile", "Seeds", "Folds", "Note"]
-        return frame[[c for c in keep if c in frame.columns]]
-
-    def _repr_html_(self) -> str:
-        name = self.table.replace("table", "Table ")
-        # Numbers stay on one line (a wide table scrolls); long provenance texts get room to wrap.
-        accuracy = (style_table(self.accuracy())
-                    .set_caption(f"{name}: accuracy, the paper's and ours (mean ± sd)")
-                    .set_table_styles([{"selector": "td, th", "props": "white-space: nowrap; padding: 0 0.6em;"},
-                                       {"selector": ".col0, .col1", "props": "white-space: normal; min-width: 9em;"},
-                                       _LEFT_CAPTION]))
-        provenance = self.provenance()
-        wide = {column: "min-width: 22em;" for column in ("Corpus copy", "Note") if column in provenance.columns}
-        provenance = (style_table(provenance)
-                      .set_caption(f"{name}: what each reproduced number ran on")
-                      .set_table_styles([_LEFT_CAPTION])
-                      .set_table_styles({column: [{"selector": "", "props": props}] for column, props in wide.items()},
-                                        overwrite=False))
-        return accuracy.to_html() + "\n" + provenance.to_html()
+    frame = learning_curves_frame(records).dropna(subset=["val_accuracy"])
+    if frame.empty:
+        return Finding(["No held-out accuracy was recorded during evolution (eval_every=0, or no records), "
+                        "so there are no curves to compare."])
+    parts, runs = [], frame.groupby(["method", "seed", "fold"]).ngroups
+    for method, group in frame.groupby("method", sort=False):
+        curve = group.groupby("generation")["val_accuracy"].mean()
+        near = curve.index[curve >= share * curve.iloc[-1]][0]
+        parts.append(f"{method} {curve.iloc[-1]:.2f} after generation {curve.index[-1]} "
+                     f"({share:.0%} of it by generation {near})")
+    points = frame.groupby(["method", "seed", "fold"]).size()
+    return Finding([f"Held-out accuracy of the best pathway, mean over folds and seeds: {'; '.join(parts)}.",
+                    f"{runs} curves of {points.min()}–{points.max()} points each."])
 
 
-def _runs(frame: Any) -> list[str]:
-    """``"transfer ravdess → emodb (speaker)"``: method, corpora and protocol of each row."""
-    return [f"{m} {s + ' → ' if s not in ('', '—') else ''}{t}" + (f" ({p})" if p not in ("", "—") else "")
-            for m, s, t, p in zip(frame["Method"], frame["Sources"], frame["Target"], frame["Protocol"])]
+def pathway_finding(record: Mapping[str, Any]) -> Finding:
+    """The pathway chapter's box: modules of the source's best pathway, of the target's, and what they share."""
+    pathways = record.get("pathways") or {}
 
+    def modules(genotype: Any) -> list[set[int]]:
+        return [{int(m) for m in layer if int(m) >= 0} for layer in (genotype or [])]
 
-def compare_with_paper(summary: Any, table: str, digits: int = 2) -> Comparison:
-    """:func:`mtl.results.paper_comparison` of ``summary`` for ``table``, displayed as two tables."""
-    return Comparison(paper_comparison(summary, table, digits=digits), table)
+    def per_layer(layers: list[set[int]]) -> str:
+        return " + ".join(str(len(layer)) for layer in layers)
+
+    source, target = pathways.get("source") or {}, pathways.get("target") or {}
+    frozen, best = modules(target.get("frozen") or source.get("best")), modules(target.get("best"))
+    if not frozen or not best:
+        return Finding([f"This record ({record.get('method')}) holds no pathways to compare."])
+    shared = sum(len(a & b) for a, b in zip(frozen, best))
+    accuracy = (record.get("metrics") or {}).get("accuracy")
+    sentences = [f"The source's best pathway uses {per_layer(frozen)} modules (layer by layer) and stays frozen "
+                 f"on the target; the target's best pathway uses {per_layer(best)}, {shared} of them modules of "
+                 "the frozen pathway."]
+    if accuracy is not None:
+        sentences.append(f"This run (fold {record.get('fold')}, seed {record.get('seed')}) reaches "
+                         f"{accuracy:.2f} held-out accuracy on {record.get('target')}.")
+    return Finding(sentences)
 
 
 # ----------------------------------------------------------------------------

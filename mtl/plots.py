@@ -1,17 +1,19 @@
-"""Figures: learning curves, fitness, confusion matrices, PathNet pathways, per-class bars, the data.
+"""Figures: learning curves, fitness, confusion matrices, PathNet pathways, per-class bars, the paper beside ours.
 
 Every function draws with matplotlib and returns the :class:`~matplotlib.figure.Figure`
 (it never calls ``plt.show``, and new figures are not registered with pyplot);
 pass ``ax=`` to draw into an existing axes.
 Inputs are the objects the rest of the package produces: result records
 (dicts, or the DataFrame of :func:`mtl.results.load_records`), evolution
-histories (``history_.to_frame()``), and summaries of :func:`mtl.results.summarise`.
+histories (``history_.to_frame()``), summaries of :func:`mtl.results.summarise`
+and comparisons of :func:`mtl.results.paper_comparison`. The data chapter's
+figures (recordings per emotion, log-Mel images, face crops) live in
+:mod:`mtl.corpus_plots` and are re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,15 +23,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from mtl.corpora import CORPORA
 from mtl.corpora.labels import ABBREVIATIONS, paper_order
+from mtl.corpus_plots import class_distribution, face_crop_examples, face_fallback_example, logmel_examples  # re-exported
 from mtl.errors import ConfigError
-from mtl.features.audio import utterance_segments
-from mtl.features.faces import clip_face_crops, face_track, score_threshold
-from mtl.synthetic.faces import random_identity, render_blank_face, render_clip
 
 __all__ = ["learning_curves", "fitness_over_generations", "confusion_matrix_plot", "draw_pathways",
-           "record_pathways", "per_class_bars", "ablation_bars", "class_distribution", "logmel_examples",
+           "record_pathways", "per_class_bars", "accuracy_beside_paper", "ablation_bars", "class_distribution", "logmel_examples",
            "face_crop_examples", "face_fallback_example"]
 
 METHOD_COLOURS = {"transfer": "tab:blue", "finetune": "tab:orange", "scratch": "tab:green"}
@@ -400,6 +399,58 @@ def per_class_bars(summary: pd.DataFrame, classes: Sequence[str] | None = None,
     return fig
 
 
+def accuracy_beside_paper(comparison: pd.DataFrame, labels: Sequence[str] | None = None, ax: Axes | None = None,
+                          title: str | None = None) -> Figure:
+    """Overall accuracy, ours (mean ± sd over folds and seeds) beside the paper's, one bar per reproduced row.
+
+    Parameters
+    ----------
+    comparison : DataFrame
+        :func:`mtl.results.paper_comparison` (its ``Method``, ``Overall mean``,
+        ``Overall sd``, ``Overall (paper)`` and ``Classes`` columns); rows not
+        run are left out.
+    labels : list of str, optional
+        One label per row of ``comparison``; default "method sources → target".
+
+    Bars are coloured by method, the paper's number is a black diamond, and
+    chance (one over the number of classes) a dotted tick on each bar's row.
+    """
+    if labels is None:
+        labels = [f"{m} {s + ' → ' if s not in ('', '—') else ''}{t}"
+                  for m, s, t in zip(comparison["Method"], comparison["Sources"], comparison["Target"])]
+    done = comparison.assign(label=list(labels))
+    done = done[done["Overall mean"].notna()].reset_index(drop=True)
+    if done.empty:
+        raise ConfigError("accuracy_beside_paper: no row of the comparison has been run")
+    own = ax is None
+    fig, ax = _axes(ax, (7.0, 1.3 + 0.5 * len(done)))
+    y = np.arange(len(done))
+    ax.barh(y, done["Overall mean"], xerr=done["Overall sd"].fillna(0.0), capsize=3, height=0.6, alpha=0.85,
+            color=[METHOD_COLOURS.get(m, "tab:grey") for m in done["Method"]])
+    ax.scatter(done["Overall (paper)"], y, marker="D", color="black", s=24, zorder=3)
+    chance = [1.0 / len(c.split(",")) if c else np.nan for c in done["Classes"]]
+    ax.vlines(chance, y - 0.4, y + 0.4, colors="0.3", linestyles=":", linewidth=1.2)
+    ax.set_yticks(y, done["label"], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.0)
+    ax.set_xlabel("overall accuracy")
+    ax.grid(axis="x", alpha=0.3)
+    methods = list(dict.fromkeys(done["Method"]))
+    handles = [Patch(color=METHOD_COLOURS.get(m, "tab:grey"), alpha=0.85, label=f"{m} (ours)") for m in methods]
+    handles += [Line2D([], [], marker="D", color="black", linestyle="", label="the paper"),
+                Line2D([], [], color="0.3", linestyle=":", label="chance")]
+    for position, mean in zip(y, done["Overall mean"]):  # inside a long bar, past the end of a short one
+        inside = mean > 0.12
+        ax.text(0.01 if inside else mean + 0.01, position, f"{mean:.2f}", va="center", fontsize=8,
+                color="white" if inside else "black", fontweight="bold")
+    if own:
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
+    else:
+        ax.legend(handles=handles, fontsize=8, loc="best")
+    ax.set_title(title or "Overall accuracy: ours beside the paper's")
+    return fig
+
+
 # ---------------------------------------------------------------------------
 # ablation
 # ---------------------------------------------------------------------------
@@ -459,135 +510,3 @@ def ablation_bars(table: pd.DataFrame, decision: str = "segment", methods: Seque
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.suptitle(title or "Ablation on EMO-DB: mean ± sd over folds")
     return fig
-
-
-# ----------------------------------------------------------------------------
-# the data chapter: class distributions, log-Mel images, face crops
-# ----------------------------------------------------------------------------
-def class_distribution(tables: Mapping[tuple[str, str], Any]) -> Figure:
-    """Files per emotion of each corpus (one panel per corpus and modality), in the paper's class order."""
-    n = len(tables)
-    columns = min(n, 3)
-    rows = -(-n // columns)
-    fig = Figure(figsize=(3.3 * columns, 2.9 * rows), layout="constrained")
-    axes = fig.subplots(rows, columns, squeeze=False)
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    for ax, ((name, modality), table) in zip(axes.flat, tables.items()):
-        counts = table["emotion"].value_counts()
-        order = paper_order(counts.index)
-        ax.barh(range(len(order)), [counts[c] for c in order], color="tab:blue")
-        ax.set_yticks(range(len(order)), order)
-        ax.invert_yaxis()
-        ax.set_xlabel("files")
-        ax.set_title(f"{CORPORA[name].title}, {modality}\n({table.attrs.get('kind', '?')})", fontsize=9)
-        ax.grid(axis="x", alpha=0.3)
-    fig.suptitle("Recordings per emotion")
-    return fig
-
-
-def logmel_examples(tables: Mapping[tuple[str, str], Any], config: Any, corpus: str = "emodb",
-                    emotions: Sequence[str] = ("anger", "sadness", "neutral"), seed: int = 0) -> Figure:
-    """The 3-channel log-Mel image (static, delta, delta-delta) of one segment per emotion of ``corpus``.
-
-    One utterance per emotion is drawn at random (``seed``) from the corpus's
-    audio table; its middle segment is shown. Rows are emotions, columns
-    channels; the title says whether the recordings are real or synthetic.
-    """
-    if (corpus, "audio") not in tables:
-        raise ConfigError(f"{corpus} (audio) is not among this run's corpora: "
-                          f"{', '.join(f'{n} ({m})' for n, m in tables)}")
-    table = tables[(corpus, "audio")]
-    kind = table.attrs.get("kind", "?")
-    rng = np.random.default_rng(seed)
-    emotions = [e for e in emotions if (table["emotion"] == e).any()]
-    if not emotions:
-        raise ConfigError("none of the requested emotions is in the table")
-    fig = Figure(figsize=(8.4, 2.5 * len(emotions)), layout="constrained")
-    axes = fig.subplots(len(emotions), 3, squeeze=False)
-    for row, emotion in zip(axes, emotions):
-        candidates = table[table["emotion"] == emotion]
-        path = candidates["path"].iloc[int(rng.integers(len(candidates)))]
-        segments = utterance_segments(path, config)
-        image = segments[len(segments) // 2]
-        for ax, channel, name in zip(row, range(3), ("static (dB)", "delta", "delta-delta")):
-            shown = ax.imshow(image[..., channel], origin="lower", aspect="auto",
-                              cmap="magma" if channel == 0 else "coolwarm")
-            fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
-            ax.set_title(f"{emotion}: {name}", fontsize=9)
-            ax.set_xlabel("frame (10 ms)")
-            ax.set_ylabel("Mel band")
-        row[0].text(0.0, -0.38, Path(path).name, transform=row[0].transAxes, fontsize=7, color="0.4")
-    what = ("real recordings" if kind == "real" else
-            "synthetic speech: the real corpus is not under the data root")
-    fig.suptitle(f"{CORPORA[corpus].title} ({what}): the middle 655 ms segment of one utterance per emotion")
-    return fig
-
-
-def face_crop_examples(tables: Mapping[tuple[str, str], Any], config: Any, seed: int = 0) -> Figure:
-    """One 64 x 64 face crop per emotion (the last kept frame of a random clip) for every video corpus.
-
-    Rows are corpora, columns emotions in the paper's order; crops come from
-    :func:`mtl.features.faces.clip_face_crops` exactly as the experiments see them.
-    """
-    videos = {name: table for (name, modality), table in tables.items() if modality == "video"}
-    if not videos:
-        raise ConfigError("no video corpus among the tables (eNTERFACE and SAVEE have video)")
-    emotions = paper_order({e for table in videos.values() for e in table["emotion"].unique()})
-    rng = np.random.default_rng(seed)
-    fig = Figure(figsize=(1.45 * len(emotions) + 0.6, 1.75 * len(videos)), layout="constrained")
-    axes = fig.subplots(len(videos), len(emotions), squeeze=False)
-    for r, (row, (name, table)) in enumerate(zip(axes, videos.items())):
-        for ax, emotion in zip(row, emotions):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            clips = table[table["emotion"] == emotion]
-            if clips.empty:
-                ax.set_facecolor("0.93")
-            else:
-                crops, _, _ = clip_face_crops(clips["path"].iloc[int(rng.integers(len(clips)))], config)
-                ax.imshow(crops[-1])
-            if r == 0:
-                ax.set_title(emotion, fontsize=9)
-        row[0].set_ylabel(f"{CORPORA[name].title}\n({table.attrs.get('kind', '?')})", fontsize=9)
-    fig.suptitle("Face crops (64 × 64) per emotion, at the apex of a clip")
-    return fig
-
-
-def face_fallback_example(config: Any, seed: int = 0, n_frames: int = 10,
-                          featureless: Sequence[int] = (0, 1, 5, 6)) -> tuple[Figure, pd.DataFrame]:
-    """The detector's fallback (§3.1) on a synthetic clip whose ``featureless`` frames show no face.
-
-    A synthetic person moves towards a happy expression over ``n_frames``
-    frames; the frames listed in ``featureless`` are replaced by the same head
-    drawn without eyes, brows, nose or mouth, which the detector (almost
-    always) rejects. :func:`mtl.features.faces.face_track` then backfills the
-    frames before the first detection from it and carries the last box
-    forward over later misses. Returns the figure (frames with their boxes,
-    and the crops) and the per-frame table.
-    """
-    rng = np.random.default_rng(seed)
-    identity = random_identity(rng)
-    frames, _, _ = render_clip(identity, "happiness", n_frames, rng)
-    for index in featureless:
-        if 0 <= index < n_frames:
-            frames[index] = render_blank_face(identity, rng, size=frames.shape[1:3])
-    crops, info = face_track(frames, size=config.face_size, min_score=score_threshold(config))
-    colours = {"detected": "tab:green", "carried": "tab:orange", "backfilled": "tab:purple"}
-    fig = Figure(figsize=(1.35 * n_frames, 3.1), layout="constrained")
-    axes = fig.subplots(2, n_frames, squeeze=False)
-    for k, row in info.iterrows():
-        top, bottom = axes[0, k], axes[1, k]
-        top.imshow(frames[k])
-        colour = colours[row["status"]]
-        top.add_patch(Rectangle((row["x"], row["y"]), row["width"], row["height"], fill=False, edgecolor=colour,
-                                linewidth=1.6, linestyle="-" if row["status"] == "detected" else "--"))
-        top.set_title(f"frame {row['frame']}\n{row['status']}", fontsize=8, color=colour)
-        bottom.imshow(crops[k])
-        for ax in (top, bottom):
-            ax.set_xticks([])
-            ax.set_yticks([])
-    axes[0, 0].set_ylabel("frame + box", fontsize=8)
-    axes[1, 0].set_ylabel("crop", fontsize=8)
-    fig.suptitle("Face detection with the paper's fallback: frames without a face reuse the last detected box")
-    return fig, info

@@ -38,8 +38,9 @@ from mtl.paths import results_dir as _results_dir
 from mtl.records import RecordError, committed_folders, upgrade_record, validate_record
 
 __all__ = [
-    "default_search_path", "load_records", "summarise", "PAPER_VALUES", "paper_values", "paper_comparison",
-    "format_mean_sd", "to_markdown", "style_table", "learning_curves_frame", "pooled_confusion", "TABLE_EXPERIMENTS", "STAND_INS",
+    "default_search_path", "load_records", "summarise", "config_id", "PAPER_VALUES", "paper_values",
+    "paper_comparison", "format_mean_sd", "to_markdown", "style_table", "learning_curves_frame", "pooled_confusion",
+    "TABLE_EXPERIMENTS", "STAND_INS",
 ]
 
 # Columns that identify one summarised row.
@@ -90,7 +91,7 @@ def _flatten(record: dict[str, Any], path: Path | None) -> dict[str, Any]:
     kinds = record.get("data", {}).get("kinds", {})
     provenance = record.get("data", {}).get("provenance", {})
     target = record.get("target")
-    config_id = _config_id(config)
+    group = config_id(config)
     row: dict[str, Any] = {
         "experiment": record.get("experiment"),
         "method": record.get("method"),
@@ -107,7 +108,7 @@ def _flatten(record: dict[str, Any], path: Path | None) -> dict[str, Any]:
         "corpus_copy": provenance.get(target, {}).get("copy"),
         "content_hash": provenance.get(target, {}).get("content_hash"),
         "profile": config.get("profile"),
-        "config_id": config_id,
+        "config_id": group,
         "generations": config.get("generations"),
         "accuracy": metrics.get("accuracy"),
         "uar": metrics.get("uar"),
@@ -126,7 +127,7 @@ def _flatten(record: dict[str, Any], path: Path | None) -> dict[str, Any]:
     return row
 
 
-def _config_id(config: dict[str, Any]) -> str:
+def config_id(config: dict[str, Any]) -> str:
     """Hash of the configuration that a group of folds and seeds shares.
 
     Only the fields that differ from the paper's defaults enter, the seed and
@@ -343,7 +344,10 @@ def paper_comparison(summary: pd.DataFrame, table: str = "table1", digits: int =
     "<name> (ours)" ("0.62 ± 0.03", mean ± sd over folds and seeds), "Δ
     overall" (ours - paper), then Data (real/synthetic/mixed), Corpus copy,
     Protocol, Profile, Seeds, Folds (folds done / folds of the protocol),
-    Experiment, Note.
+    Experiment, Note; last, for figures and summaries of the comparison,
+    "Overall mean" and "Overall sd" (floats, NaN when not run), "Classes" (the
+    run's classes, comma-separated), "Records" (folds x seeds averaged) and
+    "Config id" (the :func:`summarise` group's configuration hash).
     """
     if table not in PAPER_VALUES:
         raise ConfigError(f"unknown table {table!r}; choose one of {', '.join(PAPER_VALUES)}")
@@ -381,6 +385,10 @@ def paper_comparison(summary: pd.DataFrame, table: str = "table1", digits: int =
             row["Folds"] = f"{match['folds_done']}/{match['n_folds']}" if match is not None else "—"
             row["Experiment"] = match["experiment"] if match is not None else "—"
             row["Note"] = "; ".join(n for n in (entry["note"], note) if n)
+            for column, field, empty in (("Overall mean", "accuracy_mean", float("nan")),
+                                         ("Overall sd", "accuracy_sd", float("nan")), ("Classes", "classes", ""),
+                                         ("Records", "n_records", 0), ("Config id", "config_id", "")):
+                row[column] = match[field] if match is not None else empty
             rows.append(row)
     return pd.DataFrame(rows)
 

@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("mtl", "mtl.errors", "mtl.paths", "mtl.io", "mtl.config"),
     ("mtl.corpora", "mtl.media"),
     ("mtl.synthetic", "mtl.features", "mtl.evaluation", "mtl.pathnet"),
-    ("mtl.datasets", "mtl.cells", "mtl.records", "mtl.results", "mtl.plots"),
+    ("mtl.datasets", "mtl.cells", "mtl.records", "mtl.results", "mtl.corpus_plots", "mtl.plots", "mtl.comparison"),
     ("mtl.runner", "mtl.schedulers", "mtl.sweep"),
     ("mtl.experiments",),
     ("mtl.ablation",),

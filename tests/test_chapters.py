@@ -42,3 +42,35 @@ def test_settings_table_shows_the_data_root_as_the_variable(tmp_path, monkeypatc
     assert settings["data root"] == "$MTL_DATA_ROOT"
     assert str(tmp_path) not in plan._repr_html_()
     assert settings["generations (G)"].startswith(f"{plan.config.generations} (paper: 200)")
+
+
+def test_each_distinct_log_message_is_said_once(monkeypatch, capsys):
+    import logging
+
+    from mtl.chapters import log_each_message_once
+
+    logger = logging.getLogger("mtl")
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # as in a notebook kernel: logging not configured
+    monkeypatch.setattr(logger, "handlers", [])
+    handler = log_each_message_once()
+    assert log_each_message_once() is handler  # installed once
+    for _ in range(6):
+        logging.getLogger("mtl.corpora").warning("enterface: %d file(s) missing", 3)
+    logging.getLogger("mtl.corpora").warning("savee: 1 file(s) missing")
+    assert capsys.readouterr().err.splitlines() == ["enterface: 3 file(s) missing", "savee: 1 file(s) missing"]
+    monkeypatch.setattr(logging.getLogger(), "handlers", [logging.NullHandler()])
+    monkeypatch.setattr(logger, "handlers", [])
+    assert log_each_message_once() is None  # configured logging is left alone
+
+
+def test_learning_curve_and_pathway_findings():
+    from mtl.chapters import learning_curve_finding, pathway_finding
+
+    finding = str(learning_curve_finding([make_record(), make_record(method="scratch", sources=())]))
+    assert "transfer 0.20 after generation 2" in finding and "2 curves of 2–2 points" in finding
+    assert "No held-out accuracy" in str(learning_curve_finding([]))
+    record = make_record()
+    record["pathways"] = {"source": {"best": [[1, 2], [3], [4, 5]]},
+                          "target": {"frozen": [[1, 2], [3], [4, 5]], "best": [[1, 7], [8], [4, 9]]}}
+    assert "uses 2 + 1 + 2 modules" in str(pathway_finding(record))
+    assert "2 of them modules of the frozen pathway" in str(pathway_finding(record))

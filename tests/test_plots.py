@@ -120,11 +120,15 @@ def test_per_class_bars_with_paper_values():
         per_class_bars(summary.iloc[0:0])
 
 
-def test_class_distribution_draws_one_panel_per_corpus_and_modality():
-    from mtl.plots import class_distribution
+def test_accuracy_beside_paper_draws_one_bar_per_row_run():
+    from mtl.plots import accuracy_beside_paper
+    from mtl.results import paper_comparison
 
-    tables = {(name, "audio"): pd.DataFrame({"emotion": ["anger", "anger", "sadness"]}) for name in ("savee", "emodb")}
-    fig = class_distribution(tables)
-    visible = [ax for ax in fig.axes if ax.get_visible()]
-    assert len(visible) == 2
-    assert [t.get_text() for t in visible[0].get_yticklabels()] == ["anger", "sadness"]
+    comparison = paper_comparison(summarise(RECORDS), "table4", experiments="all")
+    fig = accuracy_beside_paper(comparison)
+    ax = fig.axes[0]
+    run = comparison["Overall mean"].notna().sum()
+    assert len(ax.patches) == run and len(ax.get_yticklabels()) == run
+    assert any(c.get_offsets().shape == (run, 2) for c in ax.collections)  # the paper's diamonds
+    with pytest.raises(ConfigError, match="no row"):
+        accuracy_beside_paper(comparison.iloc[0:0])
