@@ -115,12 +115,16 @@ class Comparison:
     ``frame`` is :func:`mtl.results.paper_comparison`; ``configs`` maps its
     ``Config id`` to a record's configuration (what :func:`settings_note`
     reads); a group without one is described by its profile's settings.
+    ``cpu_seconds`` is what computing the records cost (:func:`compute_cost`),
+    when they are known.
     """
 
-    def __init__(self, frame: pd.DataFrame, table: str, configs: Mapping[str, Mapping[str, Any]] | None = None):
+    def __init__(self, frame: pd.DataFrame, table: str, configs: Mapping[str, Mapping[str, Any]] | None = None,
+                 cpu_seconds: float | None = None):
         self.frame = frame.reset_index(drop=True)
         self.table = table
         self.configs = dict(configs or {})
+        self.cpu_seconds = cpu_seconds
         self._notes = _Notes()
 
     @property
@@ -253,6 +257,10 @@ class Comparison:
             note = settings_note(self._config(row), row["Modality"], short=True)
             if note and note[0].upper() + note[1:] + "." not in sentences:
                 sentences.append(note[0].upper() + note[1:] + ".")
+        if self.cpu_seconds:
+            sentences.append(f"Computing these records took {self.cpu_seconds / 3600:.1f} core-hours "
+                             f"({self.cpu_seconds / 60:.0f} core-minutes: training, one thread per cell, source "
+                             "models included; feature extraction not counted), as the records say.")
         return Finding(sentences)
 
 
@@ -291,11 +299,32 @@ def compare_with_paper(data: Any, table: str, digits: int = 2,
     :func:`mtl.results.paper_comparison` (default: the table's own).
     """
     configs: dict[str, Mapping[str, Any]] = {}
+    cpu_seconds = None
     if isinstance(data, pd.DataFrame) and "record" not in data.columns:
         summary = data
     else:
         items = data["record"].tolist() if isinstance(data, pd.DataFrame) else list(data)
         summary = summarise(items)
         configs = {config_id(r.get("config", {})): r.get("config", {}) for r in items}
+        cpu_seconds = compute_cost(items)
     frame = paper_comparison(summary, table, digits=digits, experiments=experiments)
-    return Comparison(frame, table, configs)
+    return Comparison(frame, table, configs, cpu_seconds)
+
+
+def compute_cost(records: Iterable[Mapping[str, Any]]) -> float:
+    """Seconds of training the records cost: each distinct cell's target training, each source model once.
+
+    Read from the records' ``timings`` (the cell's training, and the time its
+    source model took when it was trained, whichever cell first needed it); a
+    cell filed under two experiments, or a source model shared by several
+    cells, counts once.
+    """
+    targets: dict[str, float] = {}
+    sources: dict[str, float] = {}
+    for record in records:
+        timings = record.get("timings") or {}
+        targets[record["cell_key"]] = float(timings.get("target_seconds") or 0.0)
+        source = record.get("source") or {}
+        if source.get("key") and timings.get("source_seconds"):  # its training time, however often reused
+            sources[source["key"]] = float(timings["source_seconds"])
+    return sum(targets.values()) + sum(sources.values())

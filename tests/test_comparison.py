@@ -80,3 +80,16 @@ def test_a_summary_is_enough_and_the_figure_draws_the_rows_run():
     assert re.search(r"smoke profile .$", comparison.accuracy()[("", "Ours ran on")].iloc[0])
     assert isinstance(comparison.figure(), Figure)
     assert len(comparison.run_only().frame) == 3
+
+
+def test_the_cost_of_the_records_counts_each_cell_and_each_source_model_once():
+    from mtl.comparison import compute_cost
+
+    def record(key, seconds, source=None, source_seconds=None):
+        return {"cell_key": key, "timings": {"target_seconds": seconds, "source_seconds": source_seconds,
+                                             "source_cached": True},
+                "source": {"key": source} if source else None}
+
+    records = [record("a", 10.0), record("a", 10.0),  # one cell filed under two experiments
+               record("b", 20.0, "s", 100.0), record("c", 30.0, "s", 100.0)]  # one source model, two cells
+    assert compute_cost(records) == 10.0 + 20.0 + 30.0 + 100.0
