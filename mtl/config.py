@@ -19,7 +19,9 @@ documented here and in the book's "Reproduction notes" chapter:
 
 Profiles (:data:`PROFILES`): ``paper`` is :class:`Config` itself; ``default`` is
 sized so that ``make book`` runs every notebook within about 20 minutes on two
-cores; ``smoke`` is for tests. Each profile only *replaces* fields of the paper
+cores; ``classroom`` is for teaching live: every notebook in a minute or less
+on two cores, still showing what its chapter is about (the "Teaching with this
+book" chapter gives the times and what each one shows); ``smoke`` is for tests. Each profile only *replaces* fields of the paper
 configuration, so every difference from the paper is visible in one place.
 """
 
@@ -364,6 +366,12 @@ _PROFILE_CHANGES: dict[str, dict[str, Any]] = {
     # (about 3,200 eNTERFACE and 1,200 SAVEE face crops). A demonstration of the
     # pipeline, not of the paper's numbers: use "paper" for those.
     "default": dict(generations=10, folds=5, frame_step=10, checkpoint_every=10, eval_every=2),
+    # Live teaching: each notebook in 60 s or less on 2 cores (measured times in
+    # book/teaching.md), on the full-size synthetic corpora, so that transfer's
+    # head start over training from scratch and the rising learning curves still
+    # show. Fewer folds and generations than "default" buy the time; every
+    # generation is evaluated so the curves have points.
+    "classroom": dict(generations=6, folds=2, steps_per_pathway=8, frame_step=10, checkpoint_every=0, eval_every=1),
     # Seconds per run: for tests and for trying a notebook quickly.
     "smoke": dict(population=4, generations=3, folds=2, frame_step=4, synthetic_size="tiny",
                   steps_per_pathway=2, checkpoint_every=5, eval_every=1),
