@@ -366,12 +366,13 @@ _PROFILE_CHANGES: dict[str, dict[str, Any]] = {
     # (about 3,200 eNTERFACE and 1,200 SAVEE face crops). A demonstration of the
     # pipeline, not of the paper's numbers: use "paper" for those.
     "default": dict(generations=10, folds=5, frame_step=10, checkpoint_every=10, eval_every=2),
-    # Live teaching: each notebook in 60 s or less on 2 cores (measured times in
-    # book/teaching.md), on the full-size synthetic corpora, so that transfer's
-    # head start over training from scratch and the rising learning curves still
-    # show. Fewer folds and generations than "default" buy the time; every
-    # generation is evaluated so the curves have points.
-    "classroom": dict(generations=6, folds=2, steps_per_pathway=8, frame_step=10, checkpoint_every=0, eval_every=1),
+    # Live teaching: each notebook in about a minute on 2 cores (measured times,
+    # and what each chapter still shows, in book/teaching.md). The full-size
+    # synthetic corpora, because the tiny ones hold a dozen training windows per
+    # fold. A chapter's cost is its cells x G x 2 pathways x T SGD steps (the
+    # steps dominate), so G, T and the folds are what is cut; every generation
+    # is evaluated so that the learning curves have points.
+    "classroom": dict(generations=5, folds=2, steps_per_pathway=4, frame_step=10, checkpoint_every=0, eval_every=1),
     # Seconds per run: for tests and for trying a notebook quickly.
     "smoke": dict(population=4, generations=3, folds=2, frame_step=4, synthetic_size="tiny",
                   steps_per_pathway=2, checkpoint_every=5, eval_every=1),
