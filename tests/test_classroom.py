@@ -7,7 +7,9 @@ The smoke book (built once, shared with tests/test_book.py) shows that every
 solution ran and that the HTML folds every solution away. Running each
 chapter at the ``classroom`` profile needs the full-size synthetic corpora
 (minutes to generate in a fresh cache), so that test runs only when
-``MTL_CLASSROOM_CACHE`` names a cache that holds them.
+``MTL_CLASSROOM_CACHE`` names a cache that holds them; it checks that every
+solution ran (the chapters' times, measured on a shared machine, are in
+book/teaching.md, not asserted).
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT_CHAPTERS = ("table1_visual_transfer", "table2_visual_baselines", "table3_speech_transfer",
                        "table4_speech_baselines", "fig9_10_pathways", "convergence")
 CHAPTERS_WITH_EXERCISES = ("pathnet_evolution", "data", *EXPERIMENT_CHAPTERS)
-CLASSROOM_SECONDS = 60
-"""What the classroom profile promises per notebook on two cores."""
 
 _EXERCISE = re.compile(r"^`{3,}\{exercise\}\s*\n:label: (\S+)", re.M)
 _SOLUTION = re.compile(r"^`{3,}\{solution(?:-start)?\} (\S+)\s*\n((?::\w+: .*\n)*)", re.M)
@@ -123,6 +123,5 @@ def test_teaching_chapter_names_every_chapter_with_exercises_and_its_time():
 def test_chapter_and_its_solutions_run_at_the_classroom_profile(name, tmp_path, monkeypatch):
     monkeypatch.setenv("MTL_CACHE_DIR", os.environ["MTL_CLASSROOM_CACHE"])
     run = run_notebook(name, tmp_path / f"{name}.ipynb", {"profile": "classroom"})
-    cells = read_notebook(run.output).cells
-    assert all(c.execution_count is not None for cells_ in _solution_code(cells).values() for c in cells_)
-    assert run.seconds <= 2 * CLASSROOM_SECONDS, f"{name}: {run.seconds:.0f} s (loaded machine: twice the promise)"
+    solutions = _solution_code(read_notebook(run.output).cells)
+    assert len(solutions) >= 2 and all(c.execution_count is not None for cells in solutions.values() for c in cells)
