@@ -213,7 +213,7 @@ def plan_notebook(experiment: str | None = None, *, data_root: str | Path | None
         ``"auto"`` (real corpus when present under the data root, else
         synthetic), ``"real"`` or ``"synthetic"``; default the experiment's.
     profile:
-        ``smoke``, ``default`` or ``paper``.
+        ``smoke``, ``classroom``, ``default`` or ``paper`` (:data:`mtl.config.PROFILES`).
     seeds, folds, protocol:
         Seeds (an int or a list), k of k-fold, protocol(s) (``paper``,
         ``utterance``, ``speaker``).

@@ -20,7 +20,9 @@ documented here and in the book's "Reproduction notes" chapter:
 Profiles (:data:`PROFILES`): ``paper`` is :class:`Config` itself; ``default``
 is the paper's settings with faces from every 5th video frame, the profile
 whose records are committed (``results/default``) and shown by ``make book``;
-``smoke`` is for tests. Each profile only *replaces* fields of the paper
+``classroom`` is for teaching live: every notebook in about a minute on two
+cores (the "Teaching with this book" chapter gives the times and what each
+one shows, and does not); ``smoke`` is for tests. Each profile only *replaces* fields of the paper
 configuration, so every difference from the paper is visible in one place.
 """
 
@@ -365,6 +367,13 @@ _PROFILE_CHANGES: dict[str, dict[str, Any]] = {
     # times as many). Its records are committed under results/default (computed
     # with `mtl sweep`), so the book recomputes only what a reader changes.
     "default": dict(frame_step=5),
+    # Live teaching: each notebook in about a minute on 2 cores (measured times,
+    # and what each chapter still shows, in book/teaching.md). The full-size
+    # synthetic corpora, because the tiny ones hold a dozen training windows per
+    # fold. A chapter's cost is its cells x G x 2 pathways x T SGD steps (the
+    # steps dominate), so G, T and the folds are what is cut; every generation
+    # is evaluated so that the learning curves have points.
+    "classroom": dict(generations=5, folds=2, steps_per_pathway=4, frame_step=10, checkpoint_every=0, eval_every=1),
     # Seconds per run: for tests and for trying a notebook quickly.
     "smoke": dict(population=4, generations=3, folds=2, frame_step=4, synthetic_size="tiny",
                   steps_per_pathway=2, checkpoint_every=5, eval_every=1),

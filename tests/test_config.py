@@ -15,11 +15,21 @@ def test_paper_defaults_are_the_papers_settings():
 
 
 def test_profiles_derive_from_the_paper_config():
-    assert set(PROFILES) == {"paper", "default", "smoke"}
+    assert set(PROFILES) == {"paper", "default", "classroom", "smoke"}
     assert get_profile("paper").differences_from_paper() == {}
     smoke = get_profile("smoke")
     assert smoke.generations < PAPER.generations
     assert get_profile("smoke", seed=3).seed == 3
+
+
+def test_classroom_profile_is_smaller_than_default_on_full_corpora():
+    classroom, default = get_profile("classroom"), get_profile("default")
+    assert classroom.synthetic_size == "full"  # tiny corpora are too small to show any effect
+    assert classroom.generations < default.generations and classroom.folds < default.folds
+    assert classroom.steps_per_pathway is not None and classroom.frame_step >= default.frame_step
+    assert classroom.eval_every == 1  # a learning-curve point every generation
+    assert set(classroom.differences_from_paper()) == {"generations", "folds", "steps_per_pathway", "frame_step",
+                                                       "checkpoint_every", "eval_every"}
 
 
 def test_steps_for_one_pass_and_literal_epochs():
