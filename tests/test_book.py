@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mtl.book import BookReport, _filtered_toc, build_book, chromium_executable, external_resources, screenshot
 from mtl.notebooks import EXECUTED, NotebookFailed, toc_notebooks
@@ -184,7 +185,6 @@ def test_every_chapter_offers_its_executed_notebook_for_download(book, name):
 
 
 def test_publishing_workflow_runs_make_book_and_deploys_the_html():
-    import yaml
 
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text(encoding="utf-8"))
     triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as True
@@ -328,3 +328,10 @@ def test_a_built_chapter_renders_in_a_browser(book, tmp_path):
     not_white = (pixels < 0.94).any(axis=-1).mean()
     assert pixels.std() > 0.05, "the screenshot is blank"
     assert not_white > 0.03, f"only {not_white:.1%} of the page is not white"
+
+
+def test_the_book_configuration_is_valid_yaml_with_every_extension_listed_once():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    extensions = config["sphinx"]["config"]["extensions"]
+    assert len(extensions) == len(set(extensions))
+    assert {"sphinxcontrib.bibtex", "sphinx_exercise", "sphinx-mathjax-offline"} <= set(extensions)

@@ -10,7 +10,7 @@ import re  # noqa: E402
 
 from matplotlib.figure import Figure  # noqa: E402
 
-from mtl.comparison import compare_with_paper, settings_note  # noqa: E402
+from mtl.comparison import compare_with_paper, compute_cost, settings_note  # noqa: E402
 from mtl.config import get_profile  # noqa: E402
 from mtl.results import summarise  # noqa: E402
 
@@ -83,13 +83,12 @@ def test_a_summary_is_enough_and_the_figure_draws_the_rows_run():
 
 
 def test_the_cost_of_the_records_counts_each_cell_and_each_source_model_once():
-    from mtl.comparison import compute_cost
+    def record(fold, seconds, source_seconds=None, experiment="table1_visual_transfer"):
+        built = make_record(fold=fold, experiment=experiment)  # transfer from enterface: one source model
+        built["timings"].update(target_seconds=seconds, source_seconds=source_seconds, source_cached=True)
+        built["source"] = {**(built["source"] or {}), "key": "enterface-source"}
+        return built
 
-    def record(key, seconds, source=None, source_seconds=None):
-        return {"cell_key": key, "timings": {"target_seconds": seconds, "source_seconds": source_seconds,
-                                             "source_cached": True},
-                "source": {"key": source} if source else None}
-
-    records = [record("a", 10.0), record("a", 10.0),  # one cell filed under two experiments
-               record("b", 20.0, "s", 100.0), record("c", 30.0, "s", 100.0)]  # one source model, two cells
-    assert compute_cost(records) == 10.0 + 20.0 + 30.0 + 100.0
+    records = [record(0, 10.0, 100.0), record(0, 10.0, 100.0, "table2_visual_baselines"),  # one cell, two tables
+               record(1, 20.0, 100.0)]  # the same source model again
+    assert compute_cost(records) == 10.0 + 20.0 + 100.0
