@@ -185,7 +185,6 @@ def test_every_chapter_offers_its_executed_notebook_for_download(book, name):
 
 
 def test_publishing_workflow_runs_make_book_and_deploys_the_html():
-
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text(encoding="utf-8"))
     triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as True
     assert triggers["push"]["branches"] == ["main"] and "workflow_dispatch" in triggers

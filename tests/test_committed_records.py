@@ -101,3 +101,17 @@ def test_a_committed_cell_computed_again_gives_its_record_back_exactly(tmp_path,
     again = computed_records([cell], scheduler="inline", threads_per_task=1)[0]
     assert "reused_from" not in again
     assert _content(again) == _content(committed)
+
+
+@pytest.mark.skipif(not DEFAULT.is_dir(), reason="no records of the default profile are committed")
+def test_committed_default_records_are_whole_cells_named_by_their_keys():
+    from mtl.records import read_record, record_cell
+
+    paths = sorted(DEFAULT.glob("*/*.json"))
+    assert paths
+    for path in paths:
+        record = read_record(path)  # validated, current layout
+        assert path.stem == record["cell_key"] == record_cell(record).key, path
+        assert record["config"]["generations"] == 200 and record["config"]["frame_step"] == 5, path
+        text = path.read_text(encoding="utf-8")
+        assert str(ROOT) not in text and '"/tmp/' not in text, f"{path}: a path of the machine that computed it"
