@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mtl.io import file_lock
 from mtl.paths import cache_dir, data_root, results_dir
+from mtl.runner import run, source_model
 
 if TYPE_CHECKING:
     from mtl.cells import CellKind
@@ -141,8 +142,6 @@ def run_task(cell: CellKind, n_threads: int = 1, environ: dict[str, str] | None 
 
 def _execute(cell: CellKind, progress: bool = False) -> str:
     """Compute ``cell`` under its lock (errors propagate); its status: ``done``, ``reused`` or ``skipped``."""
-    from mtl.runner import run
-
     with _key_lock(f"cell-{cell.key}"):
         existed = cell.record_path.is_file()
         record = run(cell, progress=progress)
@@ -153,8 +152,6 @@ def run_source_task(cell: CellKind, n_threads: int = 1, environ: dict[str, str] 
     """Train (or find cached) the source model of ``cell``; the outcome as in :func:`run_task` (never raises)."""
     outcome = blank_outcome(cell, task="source")
     prepare_worker(n_threads, environ)
-    from mtl.runner import source_model
-
     start = time.perf_counter(), time.process_time()
     try:
         _, info = source_model(cell, progress=False)  # locks and caches the model itself
@@ -213,14 +210,12 @@ def run_inline(tasks: Sequence[Task], sink: Sink, threads: int = 0, progress: bo
     ``threads`` > 0 limits torch, BLAS and OpenMP to that many threads while
     the tasks run (restored afterwards); 0 leaves them as they are.
     """
-    from mtl.runner import source_model
-
     with _threads_while(threads):
         for task in tasks:
-            _run_here(task, sink, source_model, progress)
+            _run_here(task, sink, progress)
 
 
-def _run_here(task: Task, sink: Sink, source_model: Any, progress: bool) -> None:
+def _run_here(task: Task, sink: Sink, progress: bool) -> None:
     start = time.perf_counter(), time.process_time()
     outcome = blank_outcome(task.cell, task.kind)
     sink.show(0 if task.is_source else 1)
