@@ -148,14 +148,19 @@ def _execute(cell: CellKind, progress: bool = False) -> str:
     return "skipped" if existed else "reused" if record.get("reused_from") else "done"
 
 
+def _train_source(cell: CellKind, progress: bool = False) -> str:
+    """Train (or find cached) ``cell``'s source model (errors propagate); its status: ``done`` or ``skipped``."""
+    _, info = source_model(cell, progress=progress)  # locks and caches the model itself
+    return "skipped" if info["cached"] else "done"
+
+
 def run_source_task(cell: CellKind, n_threads: int = 1, environ: dict[str, str] | None = None) -> dict[str, Any]:
     """Train (or find cached) the source model of ``cell``; the outcome as in :func:`run_task` (never raises)."""
     outcome = blank_outcome(cell, task="source")
     prepare_worker(n_threads, environ)
     start = time.perf_counter(), time.process_time()
     try:
-        _, info = source_model(cell, progress=False)  # locks and caches the model itself
-        outcome["status"] = "skipped" if info["cached"] else "done"
+        outcome["status"] = _train_source(cell)
     except Exception as error:
         outcome = _failed(outcome, error, traceback.format_exc(limit=-8))
     return _finish(outcome, start)
@@ -219,11 +224,8 @@ def _run_here(task: Task, sink: Sink, progress: bool) -> None:
     start = time.perf_counter(), time.process_time()
     outcome = blank_outcome(task.cell, task.kind)
     sink.show(0 if task.is_source else 1)
-    if task.is_source:
-        _, info = source_model(task.cell, progress=progress)
-        outcome["status"] = "skipped" if info["cached"] else "done"
-    else:
-        outcome["status"] = _execute(task.cell, progress=progress)
+    run_task_here = _train_source if task.is_source else _execute
+    outcome["status"] = run_task_here(task.cell, progress=progress)
     sink.deliver(task, _finish(outcome, start))
 
 
