@@ -24,6 +24,7 @@ from mtl.cells import Cell, RunSpec, make_cell, parse_run_spec
 from mtl.config import DATA_MODES, PROTOCOLS, Config, check_choice, get_profile
 from mtl.datasets import load_dataset
 from mtl.errors import ConfigError
+from mtl.records import stored_record
 from mtl.sweep import computed_records
 
 __all__ = ["Run", "Experiment", "EXPERIMENTS", "experiments_table", "experiment_cells", "run_experiment",
@@ -303,9 +304,13 @@ def grid_cells(experiments: Sequence[str], profile: str = "default", protocols: 
 
 
 def cells_table(cells: Sequence[Cell]) -> pd.DataFrame:
-    """A grid as a table, one row per cell, with whether its record exists."""
+    """A grid as a table, one row per cell; ``done``: a usable record of it is stored anywhere.
+
+    Anywhere: its own file, the same computation filed under another
+    experiment, or committed (:func:`mtl.records.stored_record`; nothing is set aside).
+    """
     return pd.DataFrame([{"experiment": c.experiment, "method": c.method,
                           "sources": "+".join(c.sources) or "-", "target": c.target, "modality": c.modality,
                           "protocol": c.protocol, "seed": c.seed, "fold": c.fold,
-                          "data": ",".join(sorted({kind for _, kind in c.data})), "done": c.record_path.is_file(),
+                          "data": ",".join(sorted({kind for _, kind in c.data})), "done": stored_record(c) is not None,
                           "key": c.key} for c in cells])

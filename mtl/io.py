@@ -3,7 +3,9 @@
 Every file the package writes goes through :func:`atomic_write`: the content
 is written to a temporary file in the same folder, flushed and fsynced, then
 renamed over the target. A crash or a kill leaves either the old file or the
-new one, never half of one.
+new one, never half of one. The file gets the mode any program's new file
+gets, ``0o666`` less the user's umask (``0o644`` with the usual ``022``),
+not the ``0o600`` of a temporary file.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[io.IOBase]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # POSIX; Windows has no mode bits to set
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -36,6 +40,22 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[io.IOBase]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process's umask: read from ``/proc/self/status`` where it exists (Linux), else set and restored.
+
+    Reading it leaves it alone; setting it (the only way elsewhere) changes it
+    for every thread for an instant.
+    """
+    with contextlib.suppress(OSError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -68,6 +88,7 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 
 def read_json(path: str | Path) -> Any:
+    """The JSON content of ``path`` (UTF-8); :class:`json.JSONDecodeError` for a damaged file."""
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 

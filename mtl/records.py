@@ -33,12 +33,25 @@ Kinds add their own fields through ``extra`` (the ablation's inner-fold runs:
 infinities are stored as null (standard JSON). Records of the first layout
 (schema 1: absolute corpus paths) are read as they are and upgraded on read
 (:func:`upgrade_record`); :func:`migrate_folder` rewrites them once.
+
+Integrity. A record file is complete or absent (written atomically) and
+carries ``digest``, the hash of the rest of its content
+(:func:`record_digest`), added by :func:`write_record` and checked and
+removed by :func:`validate_record`: the records a program sees never hold it,
+and those written before it existed (every committed one) are read without
+it. A file that does not parse, lacks fields of its layout or fails its
+digest is unusable: :func:`read_record` raises :class:`RecordError` naming
+the file, and the lookups that decide whether a cell is done
+(:func:`usable_record`, :func:`stored_record`) report it, set the cell's own
+file aside as ``<key>.json.invalid`` and let the cell be computed again.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import functools
+import logging
+import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,8 +65,10 @@ from mtl.cells import SOURCE_NEUTRAL_FIELDS, Cell, config_key
 from mtl.config import Config
 from mtl.corpora import CORPORA
 from mtl.errors import MtlError
-from mtl.io import read_json, write_json
+from mtl.io import read_json, stable_hash, write_json
 from mtl.paths import project_root
+
+log = logging.getLogger(__name__)
 
 RECORD_SCHEMA = 2
 """Version of the record layout: 2 stores corpus folders symbolically (1 stored absolute paths)."""
@@ -65,6 +80,8 @@ RECORD_FIELDS: tuple[str, ...] = (
     "created")
 """Fields every record of :data:`RECORD_SCHEMA` has, in this order."""
 _SYMBOLIC_FOLDERS = {"real": "$MTL_DATA_ROOT", "synthetic": "$MTL_CACHE_DIR/synthetic"}
+DIGEST_FIELD = "digest"
+"""The field of a record file holding :func:`record_digest` (absent from records written before it existed)."""
 
 
 class RecordError(MtlError, ValueError):
@@ -187,10 +204,23 @@ def build_record(cell: Any, result: RunResult, *, key: str | None = None, experi
     return json_safe(record)
 
 
+def record_digest(record: Mapping[str, Any]) -> str:
+    """SHA-1 (hex) of a record's content as JSON, its own :data:`DIGEST_FIELD` left out."""
+    return stable_hash({k: v for k, v in record.items() if k != DIGEST_FIELD}, length=40)
+
+
 def validate_record(record: Any) -> dict[str, Any]:
-    """``record`` if it is a record this version reads, else :class:`RecordError` saying what is wrong."""
+    """``record`` without its digest if it is a record this version reads, else :class:`RecordError`.
+
+    Checked: the layout's fields, and the digest when the record has one
+    (:func:`record_digest`; a mismatch means the file changed after it was written).
+    """
     if not isinstance(record, dict) or "schema" not in record or "cell_key" not in record:
         raise RecordError("not a result record (no 'schema' and 'cell_key')")
+    if DIGEST_FIELD in record:
+        if record[DIGEST_FIELD] != record_digest(record):
+            raise RecordError(f"record {record['cell_key']}: content digest mismatch (changed after it was written)")
+        record = {k: v for k, v in record.items() if k != DIGEST_FIELD}
     if record["schema"] not in KNOWN_SCHEMAS:
         raise RecordError(f"record {record['cell_key']}: unknown layout {record['schema']!r} "
                           f"(this version reads {', '.join(map(str, KNOWN_SCHEMAS))})")
@@ -202,14 +232,50 @@ def validate_record(record: Any) -> dict[str, Any]:
 
 
 def write_record(path: str | Path, record: dict[str, Any]) -> dict[str, Any]:
-    """Check ``record`` and write it atomically to ``path``; return it."""
-    write_json(path, validate_record(record))
+    """Check ``record`` and write it atomically to ``path`` with its digest (:func:`record_digest`); return it."""
+    content = validate_record({k: v for k, v in record.items() if k != DIGEST_FIELD})
+    write_json(path, {**content, DIGEST_FIELD: record_digest(content)})
     return record
 
 
 def read_record(path: str | Path) -> dict[str, Any]:
-    """The record at ``path``, checked and in the current layout (:func:`upgrade_record`)."""
-    return upgrade_record(validate_record(read_json(path)))
+    """The record at ``path``, checked and in the current layout (:func:`upgrade_record`).
+
+    Raises :class:`RecordError` naming the file when it cannot be read, does
+    not parse or fails :func:`validate_record`; ``FileNotFoundError`` when it is absent.
+    """
+    try:
+        content = read_json(path)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as error:  # a JSONDecodeError or UnicodeDecodeError is a ValueError
+        raise RecordError(f"{path}: not a readable record ({type(error).__name__}: {error})") from error
+    try:
+        return upgrade_record(validate_record(content))
+    except RecordError as error:
+        raise RecordError(f"{path}: {error}") from error
+
+
+def usable_record(path: str | Path, discard: bool = False) -> dict[str, Any] | None:
+    """The record at ``path`` (:func:`read_record`), or None when it is absent or unusable.
+
+    An unusable file is reported (a warning naming it and the reason); with
+    ``discard`` it is also renamed to ``<name>.invalid`` beside it, so that the
+    cell it belonged to is computed again and the damaged file stays for inspection.
+    """
+    path = Path(path)
+    try:
+        return read_record(path)
+    except FileNotFoundError:
+        return None
+    except RecordError as error:
+        if discard:
+            aside = path.with_name(path.name + ".invalid")
+            os.replace(path, aside)
+            log.warning("unusable result record, set aside as %s to be computed again: %s", aside.name, error)
+        else:
+            log.warning("unusable result record, ignored: %s", error)
+        return None
 
 
 COMMITTED_FOLDERS: tuple[str, ...] = ("real", "default")
@@ -224,35 +290,47 @@ def committed_folders() -> list[Path]:
     return [base / name for name in COMMITTED_FOLDERS if (base / name).is_dir()]
 
 
-def stored_record(cell: Any) -> Path | None:
-    """Where the record of ``cell``'s computation already is, or None.
+def stored_record(cell: Any, discard: bool = False) -> Path | None:
+    """Where a usable record of ``cell``'s computation already is, or None.
 
     Its own ``record_path`` first; then the same key filed under another
     experiment in ``results_dir()/runs`` (Table 2 reuses Table 1's transfer
-    cells); then the committed folders (:func:`committed_folders`).
+    cells); then the committed folders (:func:`committed_folders`). Each
+    candidate is read and checked (:func:`usable_record`): an unusable one is
+    reported and passed over; with ``discard`` the cell's own file, when
+    unusable, is also set aside (the caller is about to compute it again).
     """
-    if cell.record_path.is_file():
-        return cell.record_path
+    found = _find_stored(cell, discard)
+    return found[0] if found else None
+
+
+def _find_stored(cell: Any, discard: bool) -> tuple[Path, dict[str, Any]] | None:
+    """``(path, record)`` of :func:`stored_record`, or None."""
+    own = usable_record(cell.record_path, discard=discard)
+    if own is not None:
+        return cell.record_path, own
     runs = cell.record_path.parent.parent
     for folder in (runs, *committed_folders()):
-        found = sorted(folder.glob(f"*/{cell.key}.json")) if folder.is_dir() else []
-        if found:
-            return found[0]
+        for path in sorted(folder.glob(f"*/{cell.key}.json")) if folder.is_dir() else []:
+            record = usable_record(path) if path != cell.record_path else None  # the own file: read above
+            if record is not None:
+                return path, record
     return None
 
 
 def reuse_stored(cell: Any) -> dict[str, Any] | None:
     """The record of ``cell``'s computation if one is stored anywhere (:func:`stored_record`), else None.
 
+    The cell's own file, when unusable, is set aside (:func:`usable_record`).
     A record found elsewhere is copied to the cell's own ``record_path``,
     filed under the cell's experiment, with ``reused_from`` saying where it
     came from (the experiment, or ``results/<folder>/<experiment>`` for a
     committed one), so that every later lookup is a plain file check.
     """
-    path = stored_record(cell)
-    if path is None:
+    found = _find_stored(cell, discard=True)
+    if found is None:
         return None
-    record = read_record(path)
+    path, record = found
     if path != cell.record_path:
         committed = path.parent.parent in committed_folders()
         origin = f"results/{path.parent.parent.name}/{path.parent.name}" if committed else path.parent.name
@@ -346,9 +424,8 @@ def migrate_folder(folder: str | Path) -> list[Path]:
     """
     written = []
     for path in sorted(Path(folder).rglob("*.json")):
-        content = read_json(path)
         try:
-            validate_record(content)
+            content = validate_record(read_json(path))
         except RecordError:
             continue
         upgraded = dict(upgrade_record(content))

@@ -17,11 +17,16 @@ Where records are searched (:func:`default_search_path`):
   profile, which the default book shows.
 
 The same cell found twice (same ``cell_key`` and experiment) is read once.
+A file that is not JSON, or a record that fails its checks (fields, digest:
+:func:`mtl.records.validate_record`), is left out and reported: one warning
+naming every such file, and the list in ``frame.attrs["unreadable"]``. JSON
+files that are not records (saved selections, notes) are passed over silently.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -36,6 +41,8 @@ from mtl.errors import ConfigError
 from mtl.io import stable_hash
 from mtl.paths import results_dir as _results_dir
 from mtl.records import RecordError, committed_folders, upgrade_record, validate_record
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "default_search_path", "load_records", "summarise", "config_id", "PAPER_VALUES", "paper_values",
@@ -168,6 +175,8 @@ def load_records(results_dir: str | Path | Sequence[str | Path] | None = None, e
         profile config_id generations accuracy uar utt_accuracy_mean_prob
         utt_accuracy_vote utt_uar n_test target_seconds cell_key created
         file record (the full dict) and ``acc_<class>`` per class.
+        ``attrs["unreadable"]``: ``[(file, reason), ...]``, the files left out
+        because they do not parse or fail their checks (also logged as one warning).
     """
     if results_dir is None:
         folders = default_search_path()
@@ -175,18 +184,35 @@ def load_records(results_dir: str | Path | Sequence[str | Path] | None = None, e
         folders = [Path(results_dir)]
     else:
         folders = [Path(p) for p in results_dir]
-    rows, seen = [], set()
+    rows, seen, unreadable = [], set(), []
     for path in _record_files(folders):
         try:
-            record = upgrade_record(validate_record(json.loads(path.read_text(encoding="utf-8"))))
-        except (OSError, json.JSONDecodeError, RecordError):  # not a record (notes, saved selections)
+            content = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:  # truncated, not UTF-8, unreadable
+            unreadable.append((str(path), f"not readable JSON ({type(error).__name__}: {error})"))
+            continue
+        if not (isinstance(content, dict) and "cell_key" in content):  # not a record (notes, saved selections)
+            continue
+        try:
+            record = upgrade_record(validate_record(content))
+        except RecordError as error:
+            unreadable.append((str(path), str(error)))
             continue
         identity = (record["cell_key"], record.get("experiment"))
         if identity in seen:
             continue
         seen.add(identity)
         rows.append(_flatten(record, path))
-    frame = pd.DataFrame(rows)
+    if unreadable:
+        log.warning("%d result file(s) left out, unreadable or failing their checks: %s", len(unreadable),
+                    "; ".join(f"{path}: {reason}" for path, reason in unreadable))
+    frame = _filtered(pd.DataFrame(rows), experiment, filters)
+    frame.attrs["unreadable"] = unreadable
+    return frame
+
+
+def _filtered(frame: pd.DataFrame, experiment: str | None, filters: dict[str, Any]) -> pd.DataFrame:
+    """The rows of :func:`load_records` that pass its filters, sorted; an empty frame has its main columns."""
     if frame.empty:
         return pd.DataFrame(columns=[*GROUP_COLUMNS, "seed", "fold", *METRIC_COLUMNS, "record"])
     if experiment is not None:

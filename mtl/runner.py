@@ -211,13 +211,34 @@ class _Stacked:
         return out
 
 
+def _cached_source(key: str, weights: Path, sidecar: Path) -> tuple[Any, dict[str, Any]] | None:
+    """The cached source model ``key`` and its sidecar; None when absent or unusable (reported, both removed)."""
+    if not (weights.is_file() and sidecar.is_file()):
+        return None
+    try:
+        info = read_json(sidecar)
+        if not isinstance(info, dict) or info.get("key") != key:
+            raise StateFileError(f"{sidecar}: not the sidecar of source model {key}")
+        model = SourceModel.load(weights)  # checks the digest and that the weights are finite
+    except (StateFileError, OSError, ValueError, KeyError) as error:  # a JSONDecodeError is a ValueError
+        log.warning("discarding the cached source model %s and training it again: %s", key, error)
+        for path in (weights, sidecar):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        return None
+    info["cached"] = True
+    return model, info
+
+
 def source_model(cell: Any, progress: bool = False) -> tuple[Any, dict[str, Any]]:
     """The cell's source model, trained once on all source data and cached on disk.
 
     Returns ``(SourceModel, info)``; ``info`` is the sidecar: key, sources,
     classes, data provenance, learning curve, pathways, ``seconds`` (training
     time when it was trained) and ``cached`` (False only for the call that
-    trained it). A lock file makes parallel cells wait for one training.
+    trained it). A lock file makes parallel cells wait for one training. A
+    cached model that fails its checks (:func:`mtl.pathnet.state.load_state`:
+    digest, finite weights; a damaged sidecar) is reported, removed and trained again.
     ``cell`` is a :class:`~mtl.cells.Cell` or any kind with its source fields
     (``source_key``, ``sources``, ``source_classes``, ``modality``, ``data``,
     ``source_training_config``).
@@ -227,10 +248,9 @@ def source_model(cell: Any, progress: bool = False) -> tuple[Any, dict[str, Any]
     folder = cache_dir() / "sources"
     weights, sidecar = folder / f"{cell.source_key}.pt", folder / f"{cell.source_key}.json"
     with file_lock(folder / f"{cell.source_key}.lock"):
-        if weights.is_file() and sidecar.is_file():
-            info = read_json(sidecar)
-            info["cached"] = True
-            return SourceModel.load(weights), info
+        cached = _cached_source(cell.source_key, weights, sidecar)
+        if cached is not None:
+            return cached
         kinds, config = dict(cell.data), cell.source_training_config
         parts, labels, provenance = [], [], {}
         for corpus in cell.sources:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mtl.io import file_lock
 from mtl.paths import cache_dir, data_root, results_dir
+from mtl.records import usable_record
 from mtl.runner import run, source_model
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def run_task(cell: CellKind, n_threads: int = 1, environ: dict[str, str] | None 
 def _execute(cell: CellKind, progress: bool = False) -> str:
     """Compute ``cell`` under its lock (errors propagate); its status: ``done``, ``reused`` or ``skipped``."""
     with _key_lock(f"cell-{cell.key}"):
-        existed = cell.record_path.is_file()
+        existed = usable_record(cell.record_path, discard=True) is not None  # a damaged one is recomputed
         record = run(cell, progress=progress)
     return "skipped" if existed else "reused" if record.get("reused_from") else "done"
 

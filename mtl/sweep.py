@@ -28,8 +28,9 @@ Why a sweep is safe to kill at any point:
 
 * A task is pure: all its inputs are in the cell, its only output is the
   cell's record, written atomically by :func:`mtl.runner.run`.
-* Cells whose record exists are not submitted; a task checks again once it
-  holds the cell's lock. A cell interrupted mid-evolution resumes from its
+* Cells whose record exists and passes its checks are not submitted; a task
+  checks again once it holds the cell's lock. A damaged record (truncated,
+  edited: :mod:`mtl.records`) is reported, set aside and recomputed. A cell interrupted mid-evolution resumes from its
   checkpoint. So a rerun finishes the grid with nothing lost and nothing run
   twice.
 * A lock file per cell key (``cache_dir()/locks``) stops two workers computing
@@ -81,7 +82,7 @@ from mtl.datasets import load_dataset
 from mtl.errors import ConfigError, MtlError
 from mtl.features.cache import feature_params
 from mtl.io import stable_hash
-from mtl.records import read_record, reuse_stored
+from mtl.records import read_record, reuse_stored, usable_record
 from mtl.schedulers import Task
 
 if TYPE_CHECKING:
@@ -239,7 +240,11 @@ def plan_workers(workers: int | None, threads_per_task: int | None, cores: int |
 def run_sweep(cells: Sequence[CellKind], scheduler: str | None = None, workers: int | None = None,
               threads_per_task: int | None = None, progress: bool = True,
               allowed_failures: int = ALLOWED_FAILURES) -> SweepReport:
-    """Run every cell whose record is missing; return a :class:`SweepReport`.
+    """Run every cell whose record is missing or unusable; return a :class:`SweepReport`.
+
+    A record counts when it reads and passes :func:`mtl.records.validate_record`
+    (its fields, its digest); an unusable one is reported naming the file, set
+    aside as ``<key>.json.invalid`` and its cell computed again.
 
     Parameters
     ----------
@@ -275,7 +280,8 @@ def run_sweep(cells: Sequence[CellKind], scheduler: str | None = None, workers: 
     else:
         workers, threads = 1, _threads(threads_per_task)
     start = time.perf_counter()
-    done = {c.key for c in cells if c.record_path.is_file()}
+    # Done: a record that reads and passes its checks; a damaged one is set aside and its cell run again.
+    done = {c.key for c in cells if usable_record(c.record_path, discard=True) is not None}
     # The same computation stored for another experiment or committed to the repository is copied, not run.
     reused = {c.key for c in cells if c.key not in done and reuse_stored(c) is not None}
     todo = [c for c in cells if c.key not in done | reused]

@@ -26,7 +26,7 @@ from mtl.errors import ConfigError
 from mtl.evaluation import make_folds
 from mtl.io import stable_hash
 from mtl.paths import results_dir
-from mtl.records import build_record, read_record
+from mtl.records import build_record, usable_record
 from mtl.runner import Split, fit_split, outer_split, register_kind, store_record
 
 __all__ = ["InnerCell", "run_inner_cell"]
@@ -123,8 +123,9 @@ def run_inner_cell(cell: InnerCell, progress: bool = False) -> dict[str, Any]:
     utterance level; an interrupted evolution resumes from its checkpoint
     under ``cache_dir()/checkpoints/<key>/``.
     """
-    if cell.record_path.is_file():
-        return read_record(cell.record_path)
+    existing = usable_record(cell.record_path, discard=True)  # a damaged one is set aside and recomputed
+    if existing is not None:
+        return existing
     result = fit_split(cell.outer, cell.split(), cell.key, progress)
     record = build_record(cell.outer, result, key=cell.key, experiment=NESTED,
                           extra={"stage": "inner", "inner_fold": cell.inner_fold, "n_inner_folds": cell.n_inner,

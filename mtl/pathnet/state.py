@@ -1,10 +1,20 @@
 """Checkpoints and saved models that load without unpickling arbitrary objects.
 
 A state file is ``torch.save`` of ``{"format": str, "meta": str, "tensors":
-{name: Tensor}}``: metadata as one JSON string, tensors in a flat dict. It is
-written atomically (:func:`mtl.io.atomic_write`) and read with
-``torch.load(weights_only=True)``, which refuses anything but tensors and
-plain containers.
+{name: Tensor}, "digest": str, "nonfinite": [name, ...]}``: metadata as one
+JSON string, tensors in a flat dict. It is written atomically
+(:func:`mtl.io.atomic_write`) and read with ``torch.load(weights_only=True)``,
+which refuses anything but tensors and plain containers.
+
+Integrity. ``digest`` is the SHA-1 of the format, the metadata and every
+tensor's name, dtype, shape and bytes (:func:`state_digest`); ``nonfinite``
+names the floating tensors that held NaN or infinities when saved (a run
+that diverged). :func:`load_state` recomputes the digest and checks that
+every other floating tensor is finite, so a file changed since it was
+written -- damaged bytes, weights overwritten with NaN -- raises
+:class:`StateFileError` instead of resuming a run or transferring from it.
+Files written before the digest existed (no ``digest`` key) get the finite
+check only.
 """
 
 from __future__ import annotations
@@ -40,12 +50,19 @@ def save_state(path: str | Path, kind: str, meta: dict[str, Any], tensors: dict[
     """
     payload = {"format": kind, "meta": json.dumps(meta, default=_plain, sort_keys=True),
                "tensors": {name: t.detach().cpu().clone() for name, t in tensors.items()}}
+    payload["digest"] = state_digest(kind, payload["meta"], payload["tensors"])
+    payload["nonfinite"] = sorted(name for name, t in payload["tensors"].items() if not _finite(t))
     with atomic_write(path, "wb") as handle:
         torch.save(payload, handle)
 
 
 def load_state(path: str | Path, kind: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """``(meta, tensors)`` from a file written by :func:`save_state` with the same ``kind``."""
+    """``(meta, tensors)`` from a file written by :func:`save_state` with the same ``kind``.
+
+    Raises :class:`StateFileError` (naming the file and the reason) for a file
+    that cannot be read, is of another kind, or fails the integrity checks of
+    the module docstring.
+    """
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for unreadable files
@@ -53,7 +70,37 @@ def load_state(path: str | Path, kind: str) -> tuple[dict[str, Any], dict[str, t
     if not isinstance(payload, dict) or payload.get("format") != kind:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise StateFileError(f"{path}: expected a {kind!r} file, found {found!r}")
-    return json.loads(payload["meta"]), payload["tensors"]
+    tensors = payload.get("tensors")
+    if not isinstance(payload.get("meta"), str) or not isinstance(tensors, dict) or not all(
+            isinstance(t, torch.Tensor) for t in tensors.values()):
+        raise StateFileError(f"{path}: a {kind!r} file without its metadata or tensors")
+    if "digest" in payload and payload["digest"] != state_digest(kind, payload["meta"], tensors):
+        raise StateFileError(f"{path}: content digest mismatch (the file changed after it was written)")
+    expected_nonfinite = set(payload.get("nonfinite", ()))
+    damaged = sorted(name for name, t in tensors.items() if name not in expected_nonfinite and not _finite(t))
+    if damaged:
+        raise StateFileError(f"{path}: NaN or infinite values in tensor(s) {', '.join(damaged[:5])}"
+                             f"{' ...' if len(damaged) > 5 else ''}")
+    try:
+        return json.loads(payload["meta"]), tensors
+    except json.JSONDecodeError as error:
+        raise StateFileError(f"{path}: its metadata is not JSON ({error})") from error
+
+
+def state_digest(kind: str, meta: str, tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-1 (hex) of a state file's format tag, metadata string and tensors (names, dtypes, shapes, bytes)."""
+    digest = hashlib.sha1(kind.encode())
+    digest.update(meta.encode())
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _finite(tensor: torch.Tensor) -> bool:
+    """True unless ``tensor`` is floating point and holds a NaN or an infinity."""
+    return not tensor.is_floating_point() or bool(torch.isfinite(tensor).all())
 
 
 def net_tensors(state_dict: dict[str, torch.Tensor], prefix: str = "net.") -> dict[str, torch.Tensor]:
