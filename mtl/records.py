@@ -48,6 +48,7 @@ file aside as ``<key>.json.invalid`` and let the cell be computed again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import logging
@@ -271,7 +272,8 @@ def usable_record(path: str | Path, discard: bool = False) -> dict[str, Any] | N
     except RecordError as error:
         if discard:
             aside = path.with_name(path.name + ".invalid")
-            os.replace(path, aside)
+            with contextlib.suppress(FileNotFoundError):  # another process set it aside first
+                os.replace(path, aside)
             log.warning("unusable result record, set aside as %s to be computed again: %s", aside.name, error)
         else:
             log.warning("unusable result record, ignored: %s", error)

@@ -137,7 +137,7 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
         evolve(new_net(config), X[:50], y[:50], config, checkpoint_path=path)
     # checkpoints are tensors + JSON only
     payload = torch.load(path, weights_only=True)
-    assert set(payload) == {"format", "meta", "tensors"}
+    assert set(payload) == {"format", "meta", "tensors", "digest", "nonfinite"}
 
 
 def test_no_generation_and_tie_rules():

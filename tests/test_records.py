@@ -125,7 +125,7 @@ def test_migration_of_first_layout_records_changes_no_number(tmp_path):
     written = migrate_folder(folder)
     assert sorted(p.name for p in written) == sorted(f"{r['cell_key']}.json" for r in committed)
     for record in committed:
-        migrated = read_json(folder / f"{record['cell_key']}.json")
+        migrated = validate_record(read_json(folder / f"{record['cell_key']}.json"))  # digest checked, removed
         assert {k: v for k, v in migrated.items() if k != "created"} == {k: v for k, v in record.items()
                                                                          if k != "created"}
     assert migrate_folder(folder) == []  # once

@@ -34,7 +34,7 @@ EXPERIMENT = "sweep_test"
 GRID = dict(experiments=[EXPERIMENT], profile="smoke", methods=["scratch", "transfer"], corpora=["emodb->savee"],
             data="synthetic")
 # Fields that say when and how a record was made, not what it holds.
-VOLATILE = ("timings", "created", "code", "source", "reused_from")
+VOLATILE = ("timings", "created", "code", "source", "reused_from", "digest")
 TIMING = ("elapsed", "seconds", "wall_time")
 
 

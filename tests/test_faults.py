@@ -1,0 +1,268 @@
+"""Fault injection (issue 11): bad corpora, and stored state corrupted in each of the ways a user meets.
+
+Every test builds its bad input or damages a stored file, then asserts the
+outcome the issue asks for: reported naming the file, the item discarded and
+recomputed or skipped, never used silently, never a crash loop. The module
+has one section per kind of fault, each self-contained (its own fixtures and
+helpers, prefixed by its section).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from mtl import runner
+from mtl.cells import make_cell
+from mtl.config import get_profile
+from mtl.experiments import cells_table
+from mtl.features.cache import build_features
+from mtl.io import write_json
+from mtl.paths import cache_dir
+from mtl.pathnet.state import StateFileError, load_state, save_state
+from mtl.records import RecordError, read_record, write_record
+from mtl.results import load_records
+from mtl.sweep import run_sweep
+
+
+# --- stored state (caches, checkpoints, source models, records) ---
+STORED_SMOKE = get_profile("smoke")
+STORED_SEED = 11  # cells of their own: their checkpoints and source models are not other tests'
+
+
+@pytest.fixture
+def stored_runs(tmp_path, monkeypatch):
+    """This test's results folder; the session's cache (tiny synthetic corpora, built once); no real data."""
+    monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("MTL_DATA_ROOT", str(tmp_path / "no-data"))
+    monkeypatch.setattr("mtl.records.project_root", lambda: tmp_path / "checkout")  # nothing committed to reuse
+    return tmp_path / "results" / "runs"
+
+
+def stored_cell(method="scratch", **changes):
+    sources = ("emodb",) if method != "scratch" else ()
+    return make_cell("stored", method, "savee", sources, "audio", STORED_SMOKE.replace(**changes),
+                     seed=STORED_SEED, data="synthetic")
+
+
+def stored_nan(path, keep_digest=True):
+    """Overwrite every floating tensor of a state file with NaN, in place; optionally drop its digest (old files)."""
+    payload = torch.load(path, weights_only=True)
+    for tensor in payload["tensors"].values():
+        if tensor.is_floating_point():
+            tensor.fill_(float("nan"))
+    if not keep_digest:
+        payload.pop("digest"), payload.pop("nonfinite")
+    torch.save(payload, path)
+
+
+def stored_garbage(path):
+    path.write_bytes(b"\x00" * 64)
+
+
+@pytest.fixture
+def stored_table(tmp_path):
+    """Three utterances (1 s, 2 segments each) and one empty file (skipped)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for k, emotion in enumerate(("anger", "fear", "sadness")):
+        path = tmp_path / f"utt{k}.wav"
+        sf.write(path, (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
+        rows.append({"path": str(path), "modality": "audio", "speaker": f"s{k}", "emotion": emotion})
+    (tmp_path / "empty.wav").write_bytes(b"")
+    rows.append({"path": str(tmp_path / "empty.wav"), "modality": "audio", "speaker": "s9", "emotion": "fear"})
+    return pd.DataFrame(rows)
+
+
+def stored_build(table, folder):
+    return build_features(table, STORED_SMOKE, cache_dir=folder, n_jobs=1, progress=False)
+
+
+def test_stored_files_follow_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        write_json(tmp_path / "meta.json", {"a": 1})
+        save_state(tmp_path / "state.pt", "test/1", {}, {"w": torch.zeros(2)})
+    finally:
+        os.umask(old)
+    for name in ("meta.json", "state.pt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name
+
+
+def test_stored_feature_cache_without_meta_json_is_rebuilt(stored_table, tmp_path, caplog):
+    first = stored_build(stored_table, tmp_path / "features")
+    (first.folder / "meta.json").unlink()
+    (first.folder.parent / f".tmp-{first.key}-deadbeef").mkdir()  # left by a killed build
+    with caplog.at_level(logging.WARNING, logger="mtl.features"):
+        again = stored_build(stored_table, tmp_path / "features")
+    assert again.built and "incomplete (no meta.json)" in caplog.text and str(first.folder) in caplog.text
+    assert [p.name for p in first.folder.parent.iterdir() if p.name.startswith(".tmp-")] == []
+    assert not stored_build(stored_table, tmp_path / "features").built  # and stays usable
+    np.testing.assert_array_equal(again.X, first.X)
+
+
+def _drop_sample_row(folder):
+    lines = (folder / "samples.csv").read_text().splitlines(keepends=True)
+    (folder / "samples.csv").write_text("".join(lines[:2] + lines[3:]))
+
+
+def _zero_half_of_x(folder):
+    X = np.load(folder / "X.npy", mmap_mode="r+")
+    X[: len(X) // 2] = 0
+    X.flush()
+
+
+def _drop_digests_and_a_row(folder):
+    """A cache of the layout before digests (meta.json without them), one samples.csv row deleted."""
+    meta = json.loads((folder / "meta.json").read_text())
+    meta.pop("digests")
+    (folder / "meta.json").write_text(json.dumps(meta))
+    _drop_sample_row(folder)
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (_drop_sample_row, "samples.csv differs from the digest"),
+    (_zero_half_of_x, "X.npy differs from the digest"),
+    (_drop_digests_and_a_row, "samples.csv has 5 rows for the 6 samples"),
+    (lambda folder: (folder / "skipped.csv").write_text("path,reason\n"), "skipped.csv differs from the digest"),
+])
+def test_stored_feature_cache_parts_are_cross_checked(stored_table, tmp_path, caplog, damage, reason):
+    first = stored_build(stored_table, tmp_path / "features")
+    X, samples = np.array(first.X), first.samples.copy()
+    damage(first.folder)
+    with caplog.at_level(logging.WARNING, logger="mtl.features"):
+        again = stored_build(stored_table, tmp_path / "features")
+    assert again.built and reason in caplog.text and str(first.folder) in caplog.text
+    np.testing.assert_array_equal(again.X, X)
+    pd.testing.assert_frame_equal(again.samples, samples)  # labels line up with their samples again
+
+
+def test_stored_state_file_digest_and_finite_check(tmp_path):
+    path = tmp_path / "state.pt"
+    diverged = {"w": torch.tensor([1.0, float("nan")]), "steps": torch.tensor([3])}
+    save_state(path, "test/1", {"n": 1}, diverged)  # NaN when saved (a diverged run): loads as it was
+    assert torch.isnan(load_state(path, "test/1")[1]["w"]).any()
+    save_state(path, "test/1", {"n": 1}, {"w": torch.ones(3), "steps": torch.tensor([3])})
+    payload = torch.load(path, weights_only=True)
+    payload["tensors"]["w"][0] = 2.0
+    torch.save(payload, path)
+    with pytest.raises(StateFileError, match=f"{path}: content digest mismatch"):
+        load_state(path, "test/1")
+    stored_nan(path, keep_digest=False)  # a file of the layout before digests
+    with pytest.raises(StateFileError, match=r"NaN or infinite values in tensor\(s\) w"):
+        load_state(path, "test/1")
+
+
+class _StoredStop(BaseException):
+    """Stops a training right after its first checkpoint, as a kill would."""
+
+
+def _stored_interrupted(cell, monkeypatch):
+    from mtl.pathnet import evolution
+
+    save = evolution.save_state
+
+    def save_then_stop(*args, **kwargs):
+        save(*args, **kwargs)
+        raise _StoredStop
+
+    monkeypatch.setattr(evolution, "save_state", save_then_stop)
+    with pytest.raises(_StoredStop):
+        runner.run(cell)
+    monkeypatch.setattr(evolution, "save_state", save)
+    return runner.checkpoint_path(cell.key)
+
+
+@pytest.mark.parametrize("damage", [stored_nan, lambda path: stored_nan(path, keep_digest=False), stored_garbage],
+                         ids=["nan-weights", "nan-weights-old-layout", "garbage"])
+def test_stored_corrupt_checkpoint_is_discarded_and_recomputed(stored_runs, monkeypatch, caplog, damage):
+    cell = stored_cell(generations=4, checkpoint_every=2)
+    clean = runner.run(cell)
+    cell.record_path.unlink()
+    checkpoint = _stored_interrupted(cell, monkeypatch)
+    damage(checkpoint)
+    with caplog.at_level(logging.WARNING, logger="mtl.runner"):
+        again = runner.run(cell)
+    assert "discarding an unusable checkpoint" in caplog.text and str(checkpoint) in caplog.text
+    assert again["metrics"] == clean["metrics"]  # the run from nothing, not one resumed from the damage
+
+
+@pytest.mark.parametrize("damage", [
+    lambda weights, sidecar: stored_nan(weights),
+    lambda weights, sidecar: stored_nan(weights, keep_digest=False),
+    lambda weights, sidecar: stored_garbage(weights),
+    lambda weights, sidecar: sidecar.write_text(sidecar.read_text()[:40]),
+], ids=["nan-weights", "nan-weights-old-layout", "garbage", "truncated-sidecar"])
+def test_stored_corrupt_source_model_is_discarded_and_retrained(stored_runs, caplog, damage):
+    cell = stored_cell("transfer")
+    model, info = runner.source_model(cell)
+    folder = cache_dir() / "sources"
+    damage(folder / f"{cell.source_key}.pt", folder / f"{cell.source_key}.json")
+    with caplog.at_level(logging.WARNING, logger="mtl.runner"):
+        retrained, again = runner.source_model(cell)
+    assert f"discarding the cached source model {cell.source_key}" in caplog.text and not again["cached"]
+    assert all(torch.isfinite(p).all() for p in retrained.net.parameters())
+    assert again["best_fitness"] == info["best_fitness"]
+    assert runner.source_model(cell)[1]["cached"]  # once: no retraining loop
+
+
+def _stored_truncate(path):
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+
+
+def _stored_edit_a_number(path):
+    record = json.loads(path.read_text())
+    record["metrics"]["accuracy"] = 0.99
+    path.write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("damage, reason", [(_stored_truncate, "not a readable record (JSONDecodeError"),
+                                            (_stored_edit_a_number, "content digest mismatch")])
+def test_stored_damaged_record_is_reported_and_recomputed(stored_runs, caplog, damage, reason):
+    cell = stored_cell()
+    clean = runner.run(cell)
+    path = cell.record_path
+    damage(path)
+    with pytest.raises(RecordError, match=f"{re.escape(str(path))}: .*{re.escape(reason)}"):
+        read_record(path)
+    with caplog.at_level(logging.WARNING):
+        frame = load_records(stored_runs)
+        assert not cells_table([cell])["done"].any()
+    assert frame.empty and [file for file, _ in frame.attrs["unreadable"]] == [str(path)]
+    assert reason.split(" (")[0] in caplog.text and str(path) in caplog.text
+    report = run_sweep([cell], scheduler="inline", progress=False)
+    assert report.counts == {"done": 1}  # recomputed, not counted as done
+    assert read_record(path)["metrics"] == clean["metrics"]
+    assert path.with_name(path.name + ".invalid").is_file()  # the damaged file, kept for inspection
+    damage(path)
+    assert runner.run(cell)["metrics"] == clean["metrics"]  # `mtl run`'s path: no JSONDecodeError
+
+
+def test_stored_records_carry_a_digest_and_old_ones_stay_valid(stored_runs, tmp_path):
+    record = runner.run(stored_cell())
+    written = json.loads(stored_cell().record_path.read_text())
+    assert "digest" not in record and len(written["digest"]) == 40
+    old = {k: v for k, v in written.items() if k != "digest"}  # as records before digests (the committed ones)
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert read_record(tmp_path / "old.json") == record
+    assert os.fspath(tmp_path) not in json.dumps(written)  # corpus folders relative to their roots
+    assert all(p["root"].startswith("$MTL_CACHE_DIR/synthetic/") for p in written["data"]["provenance"].values())
+
+
+def test_stored_dry_run_counts_records_stored_elsewhere(stored_runs, tmp_path):
+    cell = stored_cell()
+    record = runner.run(cell)
+    committed = tmp_path / "checkout" / "results" / "default" / "stored"
+    write_record(committed / cell.record_path.name, record)
+    cell.record_path.unlink()
+    assert cells_table([cell])["done"].all() and not cell.record_path.exists()
+    assert run_sweep([cell], scheduler="inline", progress=False).counts == {"reused": 1}
