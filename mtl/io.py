@@ -87,6 +87,11 @@ def write_json(path: str | Path, obj: Any) -> None:
         handle.write("\n")
 
 
+def as_json(obj: Any) -> Any:
+    """``obj`` as :func:`write_json` then :func:`read_json` give it back (lists for tuples, string keys, plain numbers)."""
+    return json.loads(json.dumps(obj, default=_json_default))
+
+
 def read_json(path: str | Path) -> Any:
     """The JSON content of ``path`` (UTF-8); :class:`json.JSONDecodeError` for a damaged file."""
     with open(path, encoding="utf-8") as handle:

@@ -66,7 +66,7 @@ from mtl.cells import SOURCE_NEUTRAL_FIELDS, Cell, config_key
 from mtl.config import Config
 from mtl.corpora import CORPORA
 from mtl.errors import MtlError
-from mtl.io import read_json, stable_hash, write_json
+from mtl.io import as_json, read_json, stable_hash, write_json
 from mtl.paths import project_root
 
 log = logging.getLogger(__name__)
@@ -234,7 +234,8 @@ def validate_record(record: Any) -> dict[str, Any]:
 
 def write_record(path: str | Path, record: dict[str, Any]) -> dict[str, Any]:
     """Check ``record`` and write it atomically to ``path`` with its digest (:func:`record_digest`); return it."""
-    content = validate_record({k: v for k, v in record.items() if k != DIGEST_FIELD})
+    # The digest of the content as it will read back, so that reading it checks out whatever the types here.
+    content = as_json(validate_record({k: v for k, v in record.items() if k != DIGEST_FIELD}))
     write_json(path, {**content, DIGEST_FIELD: record_digest(content)})
     return record
 
@@ -327,7 +328,7 @@ def reuse_stored(cell: Any) -> dict[str, Any] | None:
     A record found elsewhere is copied to the cell's own ``record_path``,
     filed under the cell's experiment, with ``reused_from`` saying where it
     came from (the experiment, or ``results/<folder>/<experiment>`` for a
-    committed one), so that every later lookup is a plain file check.
+    committed one), so that every later lookup finds it in its own place.
     """
     found = _find_stored(cell, discard=True)
     if found is None:
