@@ -254,6 +254,8 @@ def test_stored_records_carry_a_digest_and_old_ones_stay_valid(stored_runs, tmp_
     old = {k: v for k, v in written.items() if k != "digest"}  # as records before digests (the committed ones)
     (tmp_path / "old.json").write_text(json.dumps(old))
     assert read_record(tmp_path / "old.json") == record
+    write_record(tmp_path / "keys.json", {**record, "by_fold": {2: 0.5, 10: 0.25}})  # keys read back as strings
+    assert read_record(tmp_path / "keys.json")["by_fold"] == {"2": 0.5, "10": 0.25}
     assert os.fspath(tmp_path) not in json.dumps(written)  # corpus folders relative to their roots
     assert all(p["root"].startswith("$MTL_CACHE_DIR/synthetic/") for p in written["data"]["provenance"].values())
 
