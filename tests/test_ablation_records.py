@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ablation_records import SCRATCH, own_results, record, write  # noqa: F401  (own_results: autouse fixture)
+from ablation_records import SCRATCH, ablation_cell, own_results, record, write  # noqa: F401  (own_results: autouse fixture)
 from mtl.ablation import records
 from mtl.corpora import corpus_card
 
@@ -30,3 +30,14 @@ def test_anchor_records_and_overview_name_what_each_result_was_computed_with():
     assert overview[["experiment", "runs", "folds", "seeds"]].values.tolist() == [["ablation", 5, 5, "0"],
                                                                                   ["anchor_test", 2, 2, "0"]]
     assert set(overview["data"]) == {"real (content abc)"} and set(overview["stage"]) == {"outer"}
+
+
+def test_a_damaged_record_is_passed_over_and_its_cell_shows_as_not_done(caplog):
+    write([record("scratch", 0, 0.5), record("scratch", 1, 0.5)])
+    cells = [ablation_cell("scratch", 0), ablation_cell("scratch", 1)]
+    damaged = cells[1].record_path
+    damaged.write_bytes(damaged.read_bytes()[:100])  # a write cut short
+    assert records.find_record(cells[0], records.record_index()) == cells[0].record_path
+    assert records.find_record(cells[1], records.record_index()) is None
+    assert damaged.name in caplog.text  # reported by name, not dropped silently
+    assert records.load_ablation_records(cells)["fold"].tolist() == [0]

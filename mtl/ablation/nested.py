@@ -34,7 +34,7 @@ from mtl.corpora import CORPORA
 from mtl.errors import ConfigError
 from mtl.io import read_json, stable_hash, write_json
 from mtl.paths import results_dir
-from mtl.records import now
+from mtl.records import now, read_record
 from mtl.results import default_search_path
 from mtl.sweep import run_sweep
 
@@ -202,7 +202,7 @@ class NestedSelection:
                 for c in range(len(self.candidates)):
                     cells = [InnerCell(self.outer_cell(c, seed, fold), i, self.n_inner) for i in range(self.n_inner)]
                     found = [find_record(cell, index) for cell in cells]
-                    scores = [_record_score(read_json(path), self.metric) for path in found if path is not None]
+                    scores = [_record_score(read_record(path), self.metric) for path in found if path is not None]
                     mean, sd, n = mean_sd(pd.Series(scores, dtype=float))
                     rows.append({"seed": seed, "fold": fold, "candidate_index": c, "candidate": self.names[c],
                                  "score": mean, "score_sd": sd, "inner_done": n})

@@ -23,6 +23,7 @@ from mtl.ablation.grid import ABLATION, DEFAULT_SOURCES, TARGET
 from mtl.config import RESULT_NEUTRAL_FIELDS, differences_from_defaults
 from mtl.corpora import corpus_card
 from mtl.io import stable_hash
+from mtl.records import usable_record
 from mtl.results import default_search_path, load_records
 
 __all__ = ["FACTOR_FIELDS", "ANCHORS", "load_ablation_records", "anchor_records", "records_overview",
@@ -62,10 +63,16 @@ def record_index() -> dict[str, Path]:
 
 
 def find_record(cell: Any, index: Mapping[str, Path] | None) -> Path | None:
-    """The record file of ``cell``: its own path, else the one ``index`` (:func:`record_index`) knows."""
-    if cell.record_path.is_file():
-        return cell.record_path
-    return (index or {}).get(cell.key)
+    """The record file of ``cell``: its own path, else the one ``index`` (:func:`record_index`) knows.
+
+    Only a usable record counts (:func:`mtl.records.usable_record`): a damaged
+    file is reported and passed over, so the cell shows as not done and its
+    computation runs again.
+    """
+    for path in (cell.record_path, (index or {}).get(cell.key)):
+        if path is not None and usable_record(path) is not None:
+            return path
+    return None
 
 
 def load_ablation_records(cells: Sequence[Any] | None = None, experiment: str = ABLATION) -> pd.DataFrame:
