@@ -69,7 +69,6 @@ def load_manifest(csv: str | Path, corpus: str | None = None, strict: bool = Fal
         if problem is not None:
             table.skip(path, f"{where}: {problem}")
             continue
-        path = path.resolve()
         try:
             emotion = normalise_emotion(record["emotion"])
         except LabelError as error:
@@ -81,7 +80,7 @@ def load_manifest(csv: str | Path, corpus: str | None = None, strict: bool = Fal
             continue
         utterance = record.get("utterance", "").strip() or _relative_id(path, csv.parent)
         optional = {k: record[k].strip() for k in ("gender", "text") if record.get(k, "").strip()}
-        table.add(path, modality, speaker, utterance, emotion, record["emotion"].strip(), **optional)
+        table.add(path.resolve(), modality, speaker, utterance, emotion, record["emotion"].strip(), **optional)
     return table.build()
 
 
