@@ -230,7 +230,7 @@ def check_file(path: str | Path) -> None:
 
 
 def _check_complete(path: Path, declared: int, found: int) -> None:
-    """``"truncated"`` unless ``found`` video frames reach ``declared`` (the header's count; 0: unknown) within the slack."""
+    """``"truncated"`` unless ``found`` video frames reach the header's ``declared`` (0: unknown), within the slack."""
     if declared and found < declared * (1.0 - TRUNCATION_SLACK):
         raise BadInputError(path, f"truncated: the header declares {declared} video frames, the file holds {found}")
 

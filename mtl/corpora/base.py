@@ -116,7 +116,7 @@ class TableBuilder:
         self._first_path: dict[str, str] = {}
 
     def skip(self, path: str | Path, reason: str) -> None:
-        """Record a file that cannot be used (raise at once when strict); the path as :func:`printable_path` writes it."""
+        """Record a file that cannot be used (raise at once when strict), its path written by :func:`printable_path`."""
         if self.strict:
             raise BadInputError(printable_path(path), reason)
         self.skipped.append((printable_path(path), reason))
