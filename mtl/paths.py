@@ -78,7 +78,7 @@ def portable_path(path: str | Path) -> str:
     """
     try:
         path = Path(path).expanduser().resolve()
-    except RuntimeError:  # a symlink loop (Python < 3.13): named as given, made absolute
+    except (RuntimeError, OSError):  # a symlink loop (RuntimeError before Python 3.13): named as given, made absolute
         path = Path(os.path.abspath(Path(path).expanduser()))
     for label, folder in _symbolic_folders():
         if path == folder or folder in path.parents:
