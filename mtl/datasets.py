@@ -13,6 +13,7 @@ the cache (:func:`mtl.paths.portable_path`), never a path of the machine.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -20,17 +21,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import soundfile
 
 from mtl.config import DATA_MODES, Config, check_choice, get_profile
 from mtl.corpora import corpus_card, load_corpus
+from mtl.corpora.base import file_problem
 from mtl.corpora.labels import LabelError
-from mtl.errors import MissingDataError
+from mtl.errors import BadInputError, MissingDataError
 from mtl.evaluation import recording_keys
+from mtl.features.audio import audio_info
 from mtl.features.cache import build_features
 from mtl.io import file_digest, read_json, stable_hash
 from mtl.paths import data_root, portable_path
 from mtl.synthetic import make_corpus
+
+log = logging.getLogger("mtl.datasets")
 
 
 def resolve_data_kind(corpus: str, data: str = "auto") -> str:
@@ -86,7 +90,9 @@ def _describe_copy(corpus: str, kind: str, root: Path, paths: Sequence[Path], co
     audio = [p for p in paths if p.suffix.lower() in (".wav", ".flac")]
     if not audio:
         return f"real {info.title} at {portable_path(root)}"
-    probes = [soundfile.info(str(p)) for p in audio[:: max(1, len(audio) // 8)][:8]]
+    probes = [header for header in map(_probe, audio[:: max(1, len(audio) // 8)][:8]) if header is not None]
+    if not probes:
+        return f"real {info.title} at {portable_path(root)} (no probed file readable)"
     rates = sorted({int(p.samplerate) for p in probes})
     durations = [p.frames / p.samplerate for p in probes]
     suffixes = sorted({p.suffix.lower().lstrip(".") for p in audio})
@@ -100,6 +106,15 @@ def _describe_copy(corpus: str, kind: str, root: Path, paths: Sequence[Path], co
     return text
 
 
+def _probe(path: Path) -> Any:
+    """The audio header of one file, or None for a file that cannot be used (its features report it)."""
+    try:
+        return audio_info(path)
+    except BadInputError as error:
+        log.info("provenance: %s", error)
+        return None
+
+
 @functools.lru_cache(maxsize=64)
 def _content_hash(root: str, relative: tuple[str, ...], sizes: tuple[int, ...]) -> tuple[str, str]:
     base = Path(root)
@@ -109,9 +124,28 @@ def _content_hash(root: str, relative: tuple[str, ...], sizes: tuple[int, ...]) 
     else:
         step = max(1, len(relative) // _SAMPLED_DIGESTS)
         chosen, how = relative[::step][:_SAMPLED_DIGESTS], f"sha1 of {_SAMPLED_DIGESTS} evenly spaced files"
-    digests = [file_digest(base / r) for r in chosen]
+    digests = [_digest(base / r) for r in chosen]
     listing = stable_hash([list(relative), list(sizes)], length=40)
     return stable_hash({"listing": listing, "digests": digests}, length=16), f"(relative path, size) of every file + {how}"
+
+
+def _digest(path: Path) -> str:
+    """SHA-1 of a file; for a file that vanished or cannot be read, the reason (never opens a non-regular file)."""
+    problem = file_problem(path)
+    if problem is not None:
+        return problem
+    try:
+        return file_digest(path)
+    except OSError as error:
+        return f"unreadable ({error.strerror or error})"
+
+
+def _size(path: Path) -> int:
+    """Size in bytes; -1 for a file that vanished since the table was read."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def corpus_provenance(corpus: str, kind: str, root: Path, table: pd.DataFrame, config: Config) -> dict[str, Any]:
@@ -128,7 +162,7 @@ def corpus_provenance(corpus: str, kind: str, root: Path, table: pd.DataFrame, c
     root = Path(root)
     paths = [Path(p) for p in table["path"]]
     relative = tuple(sorted(os.path.relpath(p, root) for p in paths))
-    sizes = tuple((root / r).stat().st_size for r in relative)
+    sizes = tuple(_size(root / r) for r in relative)
     digest, method = _content_hash(str(root), relative, sizes)
     skipped = list(table.attrs.get("skipped", []))
     return {

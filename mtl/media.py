@@ -9,7 +9,19 @@ clips with the same code. MJPEG
 and is read by both PyAV and ``cv2.VideoCapture``; the sound is 16-bit PCM.
 
 Unusable files raise :class:`~mtl.errors.BadInputError` naming the file and
-the reason (missing, empty, undecodable, no video frames, no audio track).
+the reason (missing, not a regular file, empty, undecodable, no video frames,
+no audio track, truncated, audio outside the sanity bounds).
+
+Sanity bounds of audio, checked from the header *before* decoding (so a
+damaged header cannot make decoding or resampling run away) and again while
+decoding: a sample rate from :data:`MIN_SAMPLE_RATE` to :data:`MAX_SAMPLE_RATE`
+and at most :data:`MAX_SECONDS` of sound, i.e. at most
+``MAX_SECONDS * MAX_SAMPLE_RATE`` samples per channel in memory. They apply to
+every audio file the features read (:func:`mtl.features.audio.load_audio`).
+
+Truncation. A clip whose video stream decodes fewer frames than its header
+declares, by more than :data:`TRUNCATION_SLACK`, is truncated (a copy cut
+short) and rejected, whether its frames or its sound track are read.
 """
 
 from __future__ import annotations
@@ -22,8 +34,18 @@ from typing import Iterator
 
 import numpy as np
 
+from mtl.corpora.base import file_problem
 from mtl.errors import BadInputError
 
+MIN_SAMPLE_RATE = 4000
+"""Lowest audio sample rate accepted, Hz: below it speech has no usable band (a header claiming 1 Hz is damaged)."""
+MAX_SAMPLE_RATE = 192000
+"""Highest audio sample rate accepted, Hz (the highest in common use)."""
+MAX_SECONDS = 600.0
+"""Longest audio accepted, seconds (10 minutes; emotion corpora hold utterances of a few seconds)."""
+TRUNCATION_SLACK = 0.02
+"""Share of a clip's declared video frames that may be missing before it counts as truncated: the slack
+absorbs decoders that drop a frame or two of a complete file (empty AVI chunks)."""
 MJPEG_QSCALE = 4
 """Fixed MJPEG quantiser (2 best .. 31 worst). At 4 a 128 x 128 frame takes about 3.8 KB and the
 face detector's scores on decoded synthetic frames match those on the raw frames (checked at 2, 4, 8)."""
@@ -100,21 +122,24 @@ def iter_video_frames(path: str | Path, step: int = 1) -> Iterator[tuple[int, np
     are decoded (MJPEG is cheap) but not converted. Raises
     :class:`BadInputError` for a missing, empty or undecodable file or one
     without a video stream; a file that decodes to no frame at all raises
-    ``BadInputError(path, "no video frames")`` after the last packet.
+    ``BadInputError(path, "no video frames")`` after the last packet, one that
+    decodes fewer frames than its header declares ``"truncated: ..."`` (see
+    :data:`TRUNCATION_SLACK`).
     """
     import av
 
     if step < 1:
         raise ValueError(f"step must be >= 1, got {step}")
     path = Path(path)
-    _check_file(path)
-    count = 0
+    check_file(path)
+    count = declared = 0
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise BadInputError(path, "no video stream")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            declared = int(stream.frames or 0)
             for index, frame in enumerate(container.decode(stream)):
                 count += 1
                 if index % step == 0:
@@ -125,6 +150,7 @@ def iter_video_frames(path: str | Path, step: int = 1) -> Iterator[tuple[int, np
         raise BadInputError(path, f"cannot decode video ({error})") from error
     if count == 0:
         raise BadInputError(path, "no video frames")
+    _check_complete(path, declared, count)
 
 
 def read_video_frames(path: str | Path, step: int = 1) -> np.ndarray:
@@ -137,37 +163,76 @@ def read_audio_track(path: str | Path) -> tuple[np.ndarray, int]:
     """The first audio stream of a container as ``(float32 mono samples in [-1, 1], sample rate in Hz)``.
 
     Channels are averaged. Raises :class:`BadInputError` for a missing or
-    undecodable file, ``"no audio track"`` and ``"empty audio track"``.
+    undecodable file, ``"no audio track"``, ``"empty audio track"``, a sample
+    rate or a length outside the sanity bounds (:func:`check_audio_header`,
+    from the header and again while decoding) and a truncated clip (its video
+    stream, if any, holds fewer frames than its header declares).
     """
     import av
 
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     blocks: list[np.ndarray] = []
+    n_samples = video_packets = declared = 0
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
                 raise BadInputError(path, "no audio track")
             stream = container.streams.audio[0]
             rate = int(stream.codec_context.sample_rate or stream.rate or 0)
+            seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+            check_audio_header(path, rate, None if seconds is None else round(seconds * rate))
+            video = container.streams.video[0] if container.streams.video else None
+            declared = int(video.frames or 0) if video is not None else 0
             to_float = av.AudioResampler(format="fltp")  # planar float: one row per channel
-            for frame in container.decode(stream):
-                blocks += [out.to_ndarray() for out in to_float.resample(frame)]
+            for packet in container.demux(*(s for s in (stream, video) if s is not None)):
+                if packet.stream is video:  # counted, not decoded: only to tell a truncated clip
+                    video_packets += packet.size > 0
+                    continue
+                for frame in packet.decode():
+                    for out in to_float.resample(frame):
+                        blocks.append(out.to_ndarray())
+                        n_samples += blocks[-1].shape[1]
+                if n_samples > MAX_SECONDS * rate:  # the header understated the length
+                    raise BadInputError(path, f"audio track longer than {MAX_SECONDS:g} s (MAX_SECONDS)")
             blocks += [out.to_ndarray() for out in to_float.resample(None)]
     except BadInputError:
         raise
     except (av.error.FFmpegError, ValueError) as error:
         raise BadInputError(path, f"cannot decode the audio track ({error})") from error
-    if not blocks or rate <= 0 or sum(b.shape[1] for b in blocks) == 0:
+    if sum(b.shape[1] for b in blocks) == 0:
         raise BadInputError(path, "empty audio track")
+    _check_complete(path, declared, video_packets)
     return np.concatenate(blocks, axis=1).mean(axis=0).astype(np.float32), rate
 
 
-def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise BadInputError(path, "file not found")
-    if path.stat().st_size == 0:
+def check_audio_header(path: str | Path, rate: int, n_frames: int | None = None) -> None:
+    """:class:`BadInputError` unless ``rate`` (Hz) and ``n_frames`` (samples per channel) are within the bounds.
+
+    The bounds are :data:`MIN_SAMPLE_RATE` <= ``rate`` <= :data:`MAX_SAMPLE_RATE`
+    and ``n_frames / rate`` <= :data:`MAX_SECONDS`; ``n_frames=None`` (a
+    header that does not say) checks the rate only.
+    """
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise BadInputError(path, f"sample rate {rate} Hz outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz "
+                                  "(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE): a damaged header or not speech audio")
+    if n_frames is not None and n_frames > MAX_SECONDS * rate:
+        raise BadInputError(path, f"audio of {n_frames / rate:.0f} s is longer than {MAX_SECONDS:g} s (MAX_SECONDS)")
+
+
+def check_file(path: str | Path) -> None:
+    """:class:`BadInputError` unless ``path`` is a non-empty regular file (checked with ``stat``, never opened)."""
+    problem = file_problem(path)
+    if problem is not None:
+        raise BadInputError(path, problem)
+    if Path(path).stat().st_size == 0:
         raise BadInputError(path, "empty file (0 bytes)")
+
+
+def _check_complete(path: Path, declared: int, found: int) -> None:
+    """``"truncated"`` unless ``found`` video frames reach the header's ``declared`` (0: unknown), within the slack."""
+    if declared and found < declared * (1.0 - TRUNCATION_SLACK):
+        raise BadInputError(path, f"truncated: the header declares {declared} video frames, the file holds {found}")
 
 
 def _to_int16(audio: np.ndarray) -> np.ndarray:

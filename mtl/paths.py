@@ -76,7 +76,10 @@ def portable_path(path: str | Path) -> str:
     >>> portable_path(data_root() / "emodb")
     '$MTL_DATA_ROOT/emodb'
     """
-    path = Path(path).expanduser().resolve()
+    try:
+        path = Path(path).expanduser().resolve()
+    except (RuntimeError, OSError):  # a symlink loop (RuntimeError before Python 3.13): named as given, made absolute
+        path = Path(os.path.abspath(Path(path).expanduser()))
     for label, folder in _symbolic_folders():
         if path == folder or folder in path.parents:
             relative = path.relative_to(folder).as_posix()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 import soundfile as sf
 
+from mtl import media
 from mtl.config import Config, get_profile
 from mtl.errors import BadInputError
-from mtl.features.audio import (DELTA_WIDTH, feature_params, frame_params, load_audio, log_mel, segment_count,
-                                segment_image, utterance_segments)
+from mtl.features.audio import (DELTA_WIDTH, MAX_PEAK, audio_info, feature_params, frame_params, load_audio, log_mel,
+                                segment_count, segment_image, utterance_segments)
 
 CONFIG = Config()
 
@@ -84,7 +87,23 @@ def bad_folder(tmp_path_factory):
     mono = tone(1.5)
     sf.write(folder / "stereo.wav", np.stack([mono, 0.5 * mono], axis=1), 16000)
     sf.write(folder / "mono.flac", mono, 16000)
+    sf.write(folder / "low_rate.wav", tone(1.0, 2000, freq=200), 2000)
+    sf.write(folder / "rate_1hz.wav", tone(1.0), 16000, subtype="PCM_16")
+    set_header_rate(folder / "rate_1hz.wav", 1)  # a damaged header: 16000 samples "at 1 Hz" are 4.4 hours
+    sf.write(folder / "loud.wav", tone(1.0) * 30, 16000, subtype="FLOAT")  # int16 values stored as float, say
+    sf.write(folder / "overs.wav", tone(1.0) * 6, 16000, subtype="FLOAT")  # peak 1.8: a float file's overs
+    sf.write(folder / "complete.wav", tone(2.0), 16000, subtype="PCM_16")
+    whole = (folder / "complete.wav").read_bytes()
+    (folder / "truncated.wav").write_bytes(whole[:len(whole) // 2])
+    (folder / "streamed.wav").write_bytes(whole[:40] + struct.pack("<I", 0xFFFFFFFF) + whole[44:])
     return folder
+
+
+def set_header_rate(path, rate: int) -> None:
+    """Overwrite a PCM_16 mono WAV's sample rate (and byte rate) in its header."""
+    data = bytearray(path.read_bytes())
+    data[24:32] = struct.pack("<II", rate, 2 * rate)
+    path.write_bytes(bytes(data))
 
 
 @pytest.mark.parametrize("name, reason", [
@@ -98,12 +117,34 @@ def bad_folder(tmp_path_factory):
     ("short.wav", "too short"),
     ("notes.txt", "unsupported audio file type"),
     ("absent.wav", "file not found"),
+    ("low_rate.wav", "sample rate 2000 Hz outside 4000-192000 Hz"),
+    ("rate_1hz.wav", "sample rate 1 Hz outside"),
+    ("loud.wav", "peak 9.* full scale is above 4"),
+    ("truncated.wav", "truncated: the header declares 64000 bytes of audio, the file holds 31978"),
 ])
 def test_bad_input_names_the_file_and_the_reason(bad_folder, name, reason):
     with pytest.raises(BadInputError, match=reason) as error:
         utterance_segments(bad_folder / name, CONFIG)
     assert error.value.path.endswith(name)
     assert name in str(error.value)
+
+
+def test_sanity_bounds_are_checked_from_the_header_before_decoding(bad_folder, monkeypatch):
+    assert audio_info(bad_folder / "complete.wav").frames == 32000
+    with pytest.raises(BadInputError, match="sample rate 1 Hz"):
+        audio_info(bad_folder / "rate_1hz.wav")
+    monkeypatch.setattr(media, "MAX_SECONDS", 1.5)  # the bound is read when a file is checked
+    with pytest.raises(BadInputError, match=r"complete.wav: audio of 2 s is longer than 1.5 s \(MAX_SECONDS\)"):
+        load_audio(bad_folder / "complete.wav", 16000)
+    monkeypatch.setattr(sf, "read", lambda *args, **kwargs: pytest.fail("decoded a file its header rejects"))
+    with pytest.raises(BadInputError, match="rate 1 Hz"):
+        load_audio(bad_folder / "rate_1hz.wav", 16000)
+
+
+def test_float_overs_are_kept_up_to_max_peak_and_a_streamed_length_is_no_truncation(bad_folder):
+    assert 1.0 < np.abs(load_audio(bad_folder / "overs.wav", 16000)).max() < MAX_PEAK
+    np.testing.assert_array_equal(load_audio(bad_folder / "streamed.wav", 16000),
+                                  load_audio(bad_folder / "complete.wav", 16000))
 
 
 @pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000])

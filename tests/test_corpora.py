@@ -175,6 +175,69 @@ def test_manifest_csv(tmp_path):
         load_manifest(tmp_path / "bad.csv")
 
 
+def test_manifest_reads_only_its_own_folder_unless_allowed(tmp_path):
+    touch(tmp_path, "corpus/clips/a.wav", "corpus/clips/b.wav", "elsewhere/c.wav", "elsewhere/d.wav")
+    os.symlink(tmp_path / "elsewhere" / "d.wav", tmp_path / "corpus" / "clips" / "linked.wav")
+    manifest = tmp_path / "corpus" / "mine.csv"
+    manifest.write_text("path,emotion,speaker\n"
+                        "clips/a.wav,happy,p1\n"
+                        f"{tmp_path / 'corpus/clips/b.wav'},sad,p1\n"  # absolute, but inside: read
+                        "../elsewhere/c.wav,angry,p2\n"
+                        f"{tmp_path / 'elsewhere/d.wav'},fear,p2\n"
+                        "clips/../../elsewhere/c.wav,angry,p3\n"
+                        "clips/linked.wav,fear,p3\n")  # a symlink the folder's owner placed: followed
+    df = load_corpus(manifest)
+    assert df["utterance"].tolist() == ["clips/a", "clips/b", "clips/linked"]
+    outside = [(Path(path).name, reason) for path, reason in df.attrs["skipped"]]
+    assert [name for name, _ in outside] == ["c.wav", "d.wav", "c.wav"]
+    assert all("outside the manifest's folder" in reason and "allow_outside=True" in reason for _, reason in outside)
+    assert "mine.csv line 4" in outside[0][1]
+    everything = load_corpus(manifest, allow_outside=True)
+    assert len(everything) == 5
+    twice = tmp_path / "elsewhere" / "c.wav"
+    assert everything.attrs["skipped"] == [
+        (str(twice), f"duplicate utterance id '{twice.with_suffix('')}' (first file: {twice})")]
+
+
+def test_entries_that_are_not_regular_files_are_skipped_with_their_reason(tmp_path):
+    touch(tmp_path, "wav/03a01Fa.wav", "wav/.03a01Wa.wav.tmp", "wav/.hidden/03a02Fa.wav")
+    wav = tmp_path / "wav"
+    os.mkfifo(wav / "03a02Wa.wav")  # a FIFO is never opened: opening it would block the walk
+    os.symlink(wav / "gone.wav", wav / "03a04Wa.wav")
+    os.symlink(wav / "03a05Wb.wav", wav / "03a05Wa.wav")
+    os.symlink(wav / "03a05Wa.wav", wav / "03a05Wb.wav")
+    (wav / "03a07Wa.wav").mkdir()
+    df = load_corpus("emodb", root=tmp_path)
+    assert df["utterance"].tolist() == ["03a01Fa"]  # hidden files and folders stay out silently
+    assert reasons(df) == {
+        "03a02Wa.wav": "not a regular file but a FIFO (named pipe)",
+        "03a04Wa.wav": f"dangling symlink (its target {wav / 'gone.wav'} does not exist)",
+        "03a05Wa.wav": "symlink loop (too many levels of symbolic links)",
+        "03a05Wb.wav": "symlink loop (too many levels of symbolic links)",
+        "03a07Wa.wav": "not a regular file but a folder"}
+    (tmp_path / "list.csv").write_text("path,emotion,speaker\nwav/03a02Wa.wav,anger,03\nwav/03a05Wa.wav,anger,03\n")
+    assert [reason for _, reason in load_manifest(tmp_path / "list.csv").attrs["skipped"]] == [
+        "list.csv line 2: not a regular file but a FIFO (named pipe)",
+        "list.csv line 3: symlink loop (too many levels of symbolic links)"]
+
+
+def test_paths_that_are_not_utf8_are_skipped_and_reported_printably(tmp_path):
+    touch(tmp_path, "wav/03a01Fa.wav")
+    folder = os.path.join(os.fsencode(tmp_path / "wav"), b"take\xff")
+    os.mkdir(folder)
+    for name in (b"03a02Fa.wav", b"03a0\xffFa.wav"):
+        open(os.path.join(folder, name), "wb").close()
+    df = load_corpus("emodb", root=tmp_path)
+    assert df["utterance"].tolist() == ["03a01Fa"]
+    skipped = dict(df.attrs["skipped"])
+    for path in skipped:
+        path.encode("utf-8")  # every reported path can be written to a CSV, a log or a record
+    assert skipped[f"{tmp_path}/wav/take\\xff/03a02Fa.wav"].startswith("path is not valid UTF-8")
+    assert "does not follow" in skipped[f"{tmp_path}/wav/take\\xff/03a0\\xffFa.wav"]
+    with pytest.raises(BadInputError, match=r"take\\xff/03a02Fa.wav: path is not valid UTF-8"):
+        load_corpus("emodb", root=tmp_path, strict=True)
+
+
 def test_image_folder(tmp_path):
     touch(tmp_path, "Happy/1.png", "angry/p7/2.JPG", "neutral/3.tiff", "contempt/4.png", "contempt/5.png",
           "loose.png", "neutral/readme.txt")

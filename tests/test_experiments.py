@@ -315,6 +315,28 @@ def test_provenance_names_the_real_copies(real_data_root, monkeypatch):
     assert again["content_hash"] == emodb["content_hash"] != ravdess["content_hash"]
 
 
+def test_provenance_of_a_copy_with_unusable_files_names_the_good_ones(tmp_path):
+    import soundfile as sf
+
+    from mtl.corpora import load_corpus
+
+    wav = tmp_path / "emodb" / "wav"
+    wav.mkdir(parents=True)
+    for name in ("03a01Fa", "03a02Wa", "08a01Na", "09a02Ta"):
+        sf.write(wav / f"{name}.wav", np.full(16000, 0.1, np.float32), 16000, subtype="PCM_16")
+    good = corpus_provenance("emodb", "real", wav.parent, load_corpus("emodb", root=wav.parent), SMOKE)
+    (wav / "03a01Aa.wav").write_bytes(b"")  # among the probed files: it failed every cell
+    sf.write(wav / "03a04Aa.wav", np.full(16000, 0.1, np.float32), 16000, subtype="PCM_16")
+    header = bytearray((wav / "03a04Aa.wav").read_bytes())
+    header[24:28] = (1).to_bytes(4, "little")  # a header claiming 1 Hz
+    (wav / "03a04Aa.wav").write_bytes(bytes(header))
+    table = load_corpus("emodb", root=wav.parent)
+    (wav / "09a02Ta.wav").unlink()  # gone between reading the table and describing the copy
+    bad = corpus_provenance("emodb", "real", wav.parent, table, SMOKE)
+    assert bad["copy"] == good["copy"] == "real EMO-DB: mono WAV at 16 kHz"
+    assert bad["n_files"] == 6 and bad["content_hash"] != good["content_hash"]
+
+
 def test_experiments_table_lists_the_registry():
     table = ex.experiments_table()
     assert list(table["id"]) == list(EXPERIMENTS)

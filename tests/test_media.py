@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import av
 import cv2
 import numpy as np
@@ -69,3 +71,39 @@ def test_unusable_videos_name_the_file_and_the_reason(tmp_path):
 
     with pytest.raises(ValueError, match="frames_rgb"):
         media.write_avi(tmp_path / "bad.avi", np.zeros((0, 8, 8, 3), np.uint8))
+
+
+def test_a_truncated_clip_is_rejected_for_its_frames_and_its_sound(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, (50, 32, 32, 3), dtype=np.uint8)
+    sound = (0.3 * np.sin(np.arange(32000) / 10)).astype(np.float32)
+    whole = media.write_avi(tmp_path / "whole.avi", frames, 25, sound, 16000).read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole[:int(len(whole) * 0.9)])
+    with pytest.raises(BadInputError, match="cut.avi: truncated: the header declares 50 video frames, the file holds"):
+        media.read_video_frames(cut)
+    with pytest.raises(BadInputError, match="cut.avi: truncated"):
+        media.read_audio_track(cut)
+    intact = tmp_path / "no_index.avi"  # only the index at the end is lost: every frame and sample is there
+    intact.write_bytes(whole[:int(len(whole) * 0.995)])
+    assert len(media.read_video_frames(intact)) == 50 and len(media.read_audio_track(intact)[0]) == 32000
+
+
+def test_a_sound_track_outside_the_sanity_bounds_is_rejected(tmp_path, monkeypatch):
+    frames = np.zeros((5, 32, 32, 3), np.uint8)
+    sound = np.full(8000, 0.1, np.float32)
+    low = media.write_avi(tmp_path / "low.avi", frames, 25, sound, 2000)
+    with pytest.raises(BadInputError, match="low.avi: sample rate 2000 Hz outside 4000-192000 Hz"):
+        media.read_audio_track(low)
+    clip = media.write_avi(tmp_path / "clip.avi", frames, 25, sound, 8000)
+    monkeypatch.setattr(media, "MAX_SECONDS", 0.5)  # the clip holds 1 s
+    with pytest.raises(BadInputError, match=r"clip.avi: audio track longer than 0.5 s \(MAX_SECONDS\)"):
+        media.read_audio_track(clip)
+
+
+def test_non_regular_files_are_named_without_being_opened(tmp_path):
+    os.mkfifo(tmp_path / "pipe.avi")  # opening it would block until a writer comes
+    with pytest.raises(BadInputError, match="pipe.avi: not a regular file but a FIFO"):
+        media.read_audio_track(tmp_path / "pipe.avi")
+    os.symlink(tmp_path / "gone.avi", tmp_path / "dangling.avi")
+    with pytest.raises(BadInputError, match="dangling.avi: dangling symlink"):
+        media.read_video_frames(tmp_path / "dangling.avi")

@@ -13,13 +13,12 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import soundfile
-
 from mtl.config import Config, get_profile
 from mtl.corpora import corpus_card, load_corpus
 from mtl.datasets import class_indices, corpus_root, load_dataset
 from mtl.evaluation import make_folds
-from mtl.features.audio import SOUNDFILE_SUFFIXES, frame_params, segment_count
+from mtl.errors import BadInputError
+from mtl.features.audio import SOUNDFILE_SUFFIXES, audio_info, frame_params, segment_count
 from mtl.paths import cache_dir, data_root
 
 __all__ = ["where", "feature_key_config", "mean_train_size", "outer_fold_sizes", "source_size"]
@@ -79,8 +78,9 @@ def _count_segments(corpus: str, classes: tuple[str, ...], config: Config, kind:
 
     Counting beats extracting for a cost estimate: RAVDESS's features take
     minutes to extract, its headers a second to read. Files that will be
-    rejected (digital silence) are counted too. Containers soundfile cannot
-    read (video) fall back to the extracted features.
+    rejected for their samples (digital silence) are counted too; those
+    rejected for their header (:func:`mtl.features.audio.audio_info`) are not.
+    Containers soundfile cannot read (video) fall back to the extracted features.
     """
     table = load_corpus(corpus, root=corpus_root(corpus, kind, config), modality="audio")
     paths = table.loc[table["emotion"].isin(classes), "path"].astype(str)
@@ -89,7 +89,10 @@ def _count_segments(corpus: str, classes: tuple[str, ...], config: Config, kind:
     win, hop, _ = frame_params(config)
     total = 0
     for path in paths:
-        info = soundfile.info(path)
+        try:
+            info = audio_info(path)
+        except BadInputError:  # the features reject it too: no segments
+            continue
         n = int(round(info.frames * config.sample_rate / info.samplerate))
         total += segment_count(1 + (n - win) // hop if n >= win else 0, config)
     return total

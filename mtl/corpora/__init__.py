@@ -36,7 +36,7 @@ def default_root(name: str) -> Path:
 
 
 def load_corpus(name: str | Path, root: str | Path | None = None, modality: str = "audio",
-                strict: bool = False) -> pd.DataFrame:
+                strict: bool = False, allow_outside: bool = False) -> pd.DataFrame:
     """The table of one corpus.
 
     Parameters
@@ -49,11 +49,13 @@ def load_corpus(name: str | Path, root: str | Path | None = None, modality: str 
         Ignored for manifests and image folders, whose modality follows each file.
     strict : raise :class:`~mtl.errors.BadInputError` on the first unusable file
         instead of skipping it and listing it in ``df.attrs["skipped"]``.
+    allow_outside : a manifest may list files outside its own folder (by
+        default they are skipped, see :func:`load_manifest`).
     """
     if str(name) not in CORPORA:
         path = Path(name).expanduser()
         if path.suffix.lower() == ".csv":
-            return load_manifest(path, strict=strict)
+            return load_manifest(path, strict=strict, allow_outside=allow_outside)
         if path.is_dir():
             return load_image_folder(path, strict=strict)
         raise ConfigError(f"unknown corpus {str(name)!r}: use one of {', '.join(CORPORA)}, "

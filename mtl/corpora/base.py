@@ -6,12 +6,22 @@ its path and the reason go to ``df.attrs["skipped"]`` (a list of
 ``(path, reason)`` pairs) and one warning summarises them; with
 ``strict=True`` the first one raises :class:`~mtl.errors.BadInputError`.
 Expected files that are absent (eNTERFACE clips) go to ``df.attrs["missing"]``.
+
+Skipped here, before anything reads a byte: names that do not parse, entries
+that are not regular files (dangling symlinks, symlink loops, FIFOs, sockets,
+devices, folders named like media files; found with ``stat`` only, so a FIFO
+cannot block the walk) and paths that are not valid UTF-8 (neither the
+decoders nor the feature cache's CSV files can take them). Reported paths are
+always valid UTF-8 (:func:`printable_path`).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -54,17 +64,44 @@ def require_root(root: str | Path, corpus: str) -> Path:
     return root
 
 
-def media_files(base: Path, suffixes: Iterable[str]) -> list[Path]:
-    """Files under ``base`` (recursively) whose extension is in ``suffixes`` (any case), sorted.
+def file_problem(path: str | Path) -> str | None:
+    """Why ``path`` is not a regular file, or ``None`` if it is one (after symlinks).
 
-    Hidden files and folders (name starting with ".") are left out: they are
-    temporary files of an unfinished write, or system files.
+    Uses ``stat`` only and never opens the file, so a FIFO cannot block the
+    caller. The reasons: "file not found", "dangling symlink (...)", "symlink
+    loop", "not a regular file but a FIFO (named pipe)" (or a folder, socket, device), and
+    "cannot stat (...)" for any other error of the file system.
     """
-    wanted = {s.lower() for s in suffixes}
-    found = [p for p in base.rglob("*")
-             if p.suffix.lower() in wanted and p.is_file()
-             and not any(part.startswith(".") for part in p.relative_to(base).parts)]
-    return sorted(found)
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode  # follows symlinks
+    except FileNotFoundError:
+        if path.is_symlink():
+            return f"dangling symlink (its target {printable_path(os.readlink(path))} does not exist)"
+        return "file not found"
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symlink loop (too many levels of symbolic links)"
+        return f"cannot stat ({error.strerror or error})"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    kind = next((name for test, name in kinds if test(mode)), "of an unknown kind")
+    return f"not a regular file but {kind}"
+
+
+def printable_path(path: str | Path) -> str:
+    """``path`` as text that encodes as UTF-8: bytes of a non-UTF-8 name are shown as ``\\xNN`` escapes."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
+def _is_utf8(path: str | Path) -> bool:
+    try:
+        str(path).encode("utf-8")  # a non-UTF-8 byte in a name is decoded by Python as a lone surrogate
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class TableBuilder:
@@ -79,10 +116,30 @@ class TableBuilder:
         self._first_path: dict[str, str] = {}
 
     def skip(self, path: str | Path, reason: str) -> None:
-        """Record a file that cannot be used (raise at once when strict)."""
+        """Record a file that cannot be used (raise at once when strict), its path written by :func:`printable_path`."""
         if self.strict:
-            raise BadInputError(path, reason)
-        self.skipped.append((str(path), reason))
+            raise BadInputError(printable_path(path), reason)
+        self.skipped.append((printable_path(path), reason))
+
+    def media_files(self, base: Path, suffixes: Iterable[str]) -> list[Path]:
+        """Regular files under ``base`` (recursively) whose extension is in ``suffixes`` (any case), sorted.
+
+        Hidden files and folders (name starting with ".") are left out
+        silently: they are temporary files of an unfinished write, or system
+        files. Any other match that is not a regular file is skipped with the
+        reason :func:`file_problem` gives.
+        """
+        wanted = {s.lower() for s in suffixes}
+        found = []
+        for path in sorted(base.rglob("*")):
+            if path.suffix.lower() not in wanted or any(part.startswith(".") for part in path.relative_to(base).parts):
+                continue
+            problem = file_problem(path)
+            if problem is None:
+                found.append(path)
+            else:
+                self.skip(path, problem)
+        return found
 
     def match_name(self, path: Path, pattern: re.Pattern[str], layout: str, codes: Mapping[str, str],
                    label: str) -> re.Match[str] | None:
@@ -118,7 +175,11 @@ class TableBuilder:
 
     def add(self, path: Path, modality: str, speaker: str, utterance: str, emotion: str, code: str,
             **optional: str) -> None:
-        """Add one row; a second file with the same utterance id is skipped as a duplicate."""
+        """Add one row; a path that is not valid UTF-8, and a second file with the same utterance id, are skipped."""
+        if not _is_utf8(path):
+            self.skip(path, "path is not valid UTF-8 (shown with \\x escapes): the audio and video decoders cannot "
+                            "open it and the feature cache cannot store it; rename the file or folder")
+            return
         if utterance in self._first_path:
             self.skip(path, f"duplicate utterance id {utterance!r} (first file: {self._first_path[utterance]})")
             return

@@ -4,6 +4,10 @@ Manifest CSV: columns ``path``, ``emotion``, ``speaker`` (required) and
 ``utterance``, ``gender``, ``text`` (optional). Relative paths are resolved
 against the CSV's folder; the modality follows the extension (audio: wav flac
 ogg mp3; video: avi mp4 mov mkv webm; image: png jpg jpeg tif tiff bmp).
+A manifest reads only files inside its own folder: a path that leaves it as
+written (through ``..``, or an absolute path elsewhere) is skipped unless
+``allow_outside=True``; symlinks inside the folder are followed (placing one
+there is the folder owner's choice).
 Emotion names are normalised (``"Happy"`` -> ``"happiness"``); the original
 spelling stays in ``code``.
 
@@ -13,11 +17,12 @@ Image folder: ``<root>/<emotion>/<file>`` (speaker ``"unknown"``) or
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
 
-from mtl.corpora.base import IMAGE_SUFFIXES, TableBuilder, media_files, modality_of, require_root
+from mtl.corpora.base import IMAGE_SUFFIXES, TableBuilder, file_problem, modality_of, require_root
 from mtl.corpora.labels import EMOTIONS, LabelError, normalise_emotion
 from mtl.errors import BadInputError, MissingDataError
 
@@ -25,8 +30,13 @@ REQUIRED = ("path", "emotion", "speaker")
 UNKNOWN_SPEAKER = "unknown"
 
 
-def load_manifest(csv: str | Path, corpus: str | None = None, strict: bool = False) -> pd.DataFrame:
-    """The table of the files a manifest CSV lists; ``corpus`` defaults to the CSV's stem."""
+def load_manifest(csv: str | Path, corpus: str | None = None, strict: bool = False,
+                  allow_outside: bool = False) -> pd.DataFrame:
+    """The table of the files a manifest CSV lists; ``corpus`` defaults to the CSV's stem.
+
+    ``allow_outside=True`` also reads files outside the CSV's folder (by
+    default they are skipped, see the module docstring).
+    """
     csv = Path(csv).expanduser().resolve()
     if not csv.is_file():
         raise MissingDataError(f"manifest not found: {csv}")
@@ -46,14 +56,18 @@ def load_manifest(csv: str | Path, corpus: str | None = None, strict: bool = Fal
         if not raw:
             table.skip(csv, f"{where}: empty path")
             continue
-        path = Path(raw).expanduser()
-        path = (path if path.is_absolute() else csv.parent / path).resolve()
+        path = Path(os.path.normpath(csv.parent / Path(raw).expanduser()))  # as written: ".." removed, no symlink
+        if not (allow_outside or path.is_relative_to(csv.parent)):
+            table.skip(path, f"{where}: outside the manifest's folder {csv.parent} (pass allow_outside=True "
+                             "to read files elsewhere)")
+            continue
         modality = modality_of(path)
         if modality is None:
             table.skip(path, f"{where}: unknown file type {path.suffix!r} (not audio, video or image)")
             continue
-        if not path.is_file():
-            table.skip(path, f"{where}: file not found")
+        problem = file_problem(path)
+        if problem is not None:
+            table.skip(path, f"{where}: {problem}")
             continue
         try:
             emotion = normalise_emotion(record["emotion"])
@@ -66,7 +80,7 @@ def load_manifest(csv: str | Path, corpus: str | None = None, strict: bool = Fal
             continue
         utterance = record.get("utterance", "").strip() or _relative_id(path, csv.parent)
         optional = {k: record[k].strip() for k in ("gender", "text") if record.get(k, "").strip()}
-        table.add(path, modality, speaker, utterance, emotion, record["emotion"].strip(), **optional)
+        table.add(path.resolve(), modality, speaker, utterance, emotion, record["emotion"].strip(), **optional)
     return table.build()
 
 
@@ -75,7 +89,7 @@ def load_image_folder(root: str | Path, corpus: str | None = None, strict: bool 
     root = require_root(root, corpus or Path(root).name)
     table = TableBuilder(corpus or root.name, strict)
     unknown: dict[Path, int] = {}
-    for path in media_files(root, IMAGE_SUFFIXES):
+    for path in table.media_files(root, IMAGE_SUFFIXES):
         parts = path.relative_to(root).parts
         if len(parts) < 2:
             table.skip(path, "image is not inside an emotion folder (<root>/<emotion>/<file>)")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mtl.corpora.base import TableBuilder, media_files, require_root
+from mtl.corpora.base import TableBuilder, require_root
 
 CORPUS = "emodb"
 FOLDER = "emodb"
@@ -32,8 +32,8 @@ def load_emodb(root: str | Path, strict: bool = False) -> pd.DataFrame:
     root = require_root(root, CORPUS)
     base = root / "wav" if (root / "wav").is_dir() else root
     table = TableBuilder(CORPUS, strict)
-    table.add_named(media_files(base, {".wav"}), _NAME, "EMO-DB's <speaker 2 digits><text 3 chars><emotion letter>"
-                    "<version letter>.wav (e.g. 03a01Fa.wav)", CODES, "EMO-DB", lambda path, match: dict(
-                        speaker=match["speaker"], emotion=CODES[match["code"]], code=match["code"], text=match["text"],
-                        gender="m" if match["speaker"] in MALE_SPEAKERS else "f"))
+    layout = "EMO-DB's <speaker 2 digits><text 3 chars><emotion letter><version letter>.wav (e.g. 03a01Fa.wav)"
+    table.add_named(table.media_files(base, {".wav"}), _NAME, layout, CODES, "EMO-DB", lambda path, match: dict(
+        speaker=match["speaker"], emotion=CODES[match["code"]], code=match["code"], text=match["text"],
+        gender="m" if match["speaker"] in MALE_SPEAKERS else "f"))
     return table.build()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mtl.corpora.base import TableBuilder, media_files, require_root
+from mtl.corpora.base import TableBuilder, require_root
 from mtl.errors import ConfigError
 
 CORPUS = "enterface"
@@ -43,7 +43,7 @@ def load_enterface(root: str | Path, modality: str = "audio", strict: bool = Fal
     root = require_root(root, CORPUS)
     table = TableBuilder(CORPUS, strict)
     present: dict[tuple[int, str], set[int]] = defaultdict(set)
-    for path in media_files(root, {".avi"}):
+    for path in table.media_files(root, {".avi"}):
         match = _NAME.match(path.stem)
         if match is None:
             table.skip(path, "name does not follow eNTERFACE's sN_<code>_K.avi (e.g. s12_an_3.avi)")

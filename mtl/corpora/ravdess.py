@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mtl.corpora.base import TableBuilder, media_files, require_root
+from mtl.corpora.base import TableBuilder, require_root
 
 CORPUS = "ravdess"
 FOLDER = "ravdess-speech-16k"
@@ -29,7 +29,7 @@ def load_ravdess(root: str | Path, strict: bool = False) -> pd.DataFrame:
     """The RAVDESS table; ``root`` holds the ``Actor_XX`` folders."""
     root = require_root(root, CORPUS)
     table = TableBuilder(CORPUS, strict)
-    table.add_named(media_files(root, {".wav", ".flac"}), _NAME, "RAVDESS's MM-VC-EE-II-SS-RR-AA (seven 2-digit "
+    table.add_named(table.media_files(root, {".wav", ".flac"}), _NAME, "RAVDESS's MM-VC-EE-II-SS-RR-AA (seven 2-digit "
                     "fields, e.g. 03-01-05-01-02-01-12.wav)", CODES, "RAVDESS", lambda path, match: dict(
                         speaker=match["actor"], emotion=CODES[match["code"]], code=match["code"],
                         text=match["statement"], gender="m" if int(match["actor"]) % 2 else "f"))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mtl.corpora.base import TableBuilder, media_files, require_root
+from mtl.corpora.base import TableBuilder, require_root
 from mtl.errors import ConfigError
 
 CORPUS = "savee"
@@ -44,7 +44,7 @@ def load_savee(root: str | Path, modality: str = "audio", strict: bool = False) 
     folder, suffix = (AUDIO_FOLDER, ".wav") if modality == "audio" else (VIDEO_FOLDER, ".avi")
     base = root / folder if (root / folder).is_dir() else root
     table = TableBuilder(CORPUS, strict)
-    for path in media_files(base, {suffix}):
+    for path in table.media_files(base, {suffix}):
         flat = _FLAT.match(path.stem)
         nested = _NESTED.match(path.stem)
         if flat is not None:

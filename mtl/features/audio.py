@@ -30,12 +30,25 @@ Short and degenerate input (one rule each, raised as
   channels with 0 (the derivative of a constant);
 * digital silence (peak below 2 LSB of 16-bit audio, 6.1e-5 full scale) --
   rejected: an all-floor image carries no emotion and would only add label noise;
-* empty, zero-length, undecodable, NaN/inf-containing files -- rejected.
+* float samples far above full scale (peak above :data:`MAX_PEAK`, +12 dB) --
+  rejected: the file is mis-scaled (e.g. int16 values stored as float), and
+  the log-Mel scale's fixed reference would place it far from every other file;
+* a sample rate outside 4-192 kHz or more than 10 minutes of sound
+  (:data:`mtl.media.MIN_SAMPLE_RATE`, :data:`~mtl.media.MAX_SAMPLE_RATE`,
+  :data:`~mtl.media.MAX_SECONDS`) -- rejected from the header, before
+  decoding, so that a damaged header (a 32 KB file claiming 1 Hz) cannot make
+  resampling run away;
+* truncated files -- a WAV or AIFF whose header declares more audio than the
+  file holds, a FLAC or OGG that decodes fewer frames than its header says, a
+  clip short of its declared video frames (:func:`mtl.media.read_audio_track`) -- rejected;
+* empty, zero-length, undecodable, NaN/inf-containing files, and paths that
+  are not regular files -- rejected.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +60,7 @@ import soxr
 
 from mtl.config import Config
 from mtl.errors import BadInputError
-from mtl.media import read_audio_track
+from mtl.media import check_audio_header, check_file, read_audio_track
 
 FEATURE_VERSION = 1
 """Bumped whenever the extraction changes its output (part of the cache key)."""
@@ -55,6 +68,8 @@ LOG_FLOOR = 1e-10
 """Mel power floor before the log (-100 dB)."""
 SILENCE_PEAK = 2.0 / 32768.0
 """Signals whose peak stays below 2 LSB of 16-bit audio are digital silence."""
+MAX_PEAK = 4.0
+"""Largest sample magnitude accepted, full scale (+12 dB): float audio beyond it is mis-scaled."""
 DELTA_WIDTH = 9
 """Frames of the delta regression window (librosa's default); also the shortest usable utterance."""
 
@@ -88,13 +103,12 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     sample_rate : target rate in Hz; other rates are resampled (soxr, high quality).
 
     Channels are averaged. Raises :class:`BadInputError` for a missing, empty,
-    undecodable or zero-length file, for NaN/inf samples and for digital silence.
+    undecodable, truncated or zero-length file, a sample rate or length outside
+    the sanity bounds (checked from the header, before decoding), NaN/inf
+    samples, a peak above :data:`MAX_PEAK` and digital silence.
     """
     path = Path(path)
-    if not path.is_file():
-        raise BadInputError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise BadInputError(path, "empty file (0 bytes)")
+    check_file(path)
     suffix = path.suffix.lower()
     if suffix in SOUNDFILE_SUFFIXES:
         samples, rate = _read_soundfile(path)
@@ -106,6 +120,10 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
         raise BadInputError(path, "zero-length audio (no samples)")
     if not np.all(np.isfinite(samples)):
         raise BadInputError(path, "audio contains NaN or infinite samples")
+    loudest = float(np.max(np.abs(samples)))
+    if loudest > MAX_PEAK:
+        raise BadInputError(path, f"peak {loudest:.3g} full scale is above {MAX_PEAK:g} (MAX_PEAK): float samples "
+                                  "far outside [-1, 1] are mis-scaled")
     mono = samples.mean(axis=1) if samples.ndim == 2 else samples
     peak = float(np.max(np.abs(mono)))
     if peak < SILENCE_PEAK:
@@ -115,11 +133,39 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+# libsndfile's log of a WAV/AIFF whose chunk claims more bytes than the file holds: "data : 64000 (should be 31978)"
+_OVERSIZED_CHUNK = re.compile(r"^\s*(?:data|SSND) : (\d+) \(should be (\d+)\)", re.MULTILINE)
+_UNKNOWN_LENGTH = 2**31 - 4096
+"""Declared chunk sizes from here up are a streaming writer's "length unknown" placeholder (ffmpeg: 0xFFFFFFFF)."""
+
+
+def audio_info(path: str | Path) -> Any:
+    """The header of a soundfile-readable file (``soundfile.info``: samplerate, frames, channels), checked.
+
+    Raises :class:`BadInputError` for an unreadable header, a sample rate or
+    length outside the sanity bounds (:func:`mtl.media.check_audio_header`) and
+    a WAV or AIFF whose header declares more audio than the file holds (truncated).
+    """
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, ValueError) as error:
+        raise BadInputError(path, f"cannot decode audio ({error})") from error
+    check_audio_header(path, int(info.samplerate), int(info.frames))
+    for declared, held in _OVERSIZED_CHUNK.findall(info.extra_info):
+        if int(declared) < _UNKNOWN_LENGTH:
+            raise BadInputError(path, f"truncated: the header declares {int(declared)} bytes of audio, the file holds "
+                                      f"{int(held)} ({info.frames / info.samplerate:.3f} s)")
+    return info
+
+
 def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    info = audio_info(path)
     try:
         samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as error:
         raise BadInputError(path, f"cannot decode audio ({error})") from error
+    if len(samples) < info.frames:
+        raise BadInputError(path, f"truncated: the header declares {info.frames} frames, {len(samples)} decode")
     return samples, int(rate)
 
 

@@ -478,8 +478,10 @@ def extract_file(path: str, modality: str, config: Config, images_already_croppe
         return f"unknown modality {modality!r}"
     except BadInputError as error:
         return error.reason
-    except (ConfigError, MemoryError):  # a wrong parameter or a full machine is not the file's fault
+    except ConfigError:  # a wrong parameter is not the file's fault
         raise
+    except MemoryError as error:  # one file too large for this machine: name it, go on with the others
+        return f"out of memory while extracting this file (MemoryError: {error})"
     except Exception as error:  # a decoder's own error on a damaged file: report it, go on
         return f"{type(error).__name__}: {error}"
 

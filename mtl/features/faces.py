@@ -56,7 +56,7 @@ import pandas as pd
 
 from mtl.config import Config
 from mtl.errors import BadInputError
-from mtl.media import iter_video_frames
+from mtl.media import check_file, iter_video_frames
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 SCALE_FACTOR = 1.1
@@ -223,8 +223,7 @@ def image_face_crop(path: str | Path, config: Config, already_cropped: bool = Fa
     cut out; an image without one raises :class:`BadInputError`.
     """
     path = Path(path)
-    if not path.is_file():
-        raise BadInputError(path, "file not found")
+    check_file(path)
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise BadInputError(path, "cannot decode image")
