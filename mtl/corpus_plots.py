@@ -9,7 +9,8 @@ modality) and a :class:`~mtl.config.Config` for the feature settings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,30 @@ from matplotlib.patches import Rectangle
 
 from mtl.corpora import CORPORA
 from mtl.corpora.labels import paper_order
-from mtl.errors import ConfigError
+from mtl.errors import BadInputError, ConfigError
 from mtl.features.audio import utterance_segments
 from mtl.features.faces import clip_face_crops, face_track, score_threshold
 from mtl.synthetic.faces import random_identity, render_blank_face, render_clip
 
 __all__ = ["class_distribution", "logmel_examples", "face_crop_examples", "face_fallback_example"]
+
+log = logging.getLogger(__name__)
+
+
+def _draw_readable(paths: pd.Series, read: Callable[[str], Any], rng: np.random.Generator) -> tuple[str, Any] | None:
+    """A file of ``paths`` drawn at random and what ``read`` makes of it; None when no file can be read.
+
+    The experiments skip a bad file, so a figure does too: the draw moves on
+    to the next file (in table order, wrapping round) and says which it passed over.
+    """
+    first = int(rng.integers(len(paths)))
+    for offset in range(len(paths)):
+        path = paths.iloc[(first + offset) % len(paths)]
+        try:
+            return path, read(path)
+        except BadInputError as error:
+            log.warning("left out of the figure: %s", error)
+    return None
 
 
 def class_distribution(tables: Mapping[tuple[str, str], Any]) -> Figure:
@@ -70,9 +89,12 @@ def logmel_examples(tables: Mapping[tuple[str, str], Any], config: Any, corpus: 
     fig = Figure(figsize=(8.4, 2.5 * len(emotions)), layout="constrained")
     axes = fig.subplots(len(emotions), 3, squeeze=False)
     for row, emotion in zip(axes, emotions):
-        candidates = table[table["emotion"] == emotion]
-        path = candidates["path"].iloc[int(rng.integers(len(candidates)))]
-        segments = utterance_segments(path, config)
+        drawn = _draw_readable(table.loc[table["emotion"] == emotion, "path"],
+                               lambda path: utterance_segments(path, config), rng)
+        if drawn is None:
+            row[0].set_title(f"{emotion}: no readable recording", fontsize=9)
+            continue
+        path, segments = drawn
         image = segments[len(segments) // 2]
         for ax, channel, name in zip(row, range(3), ("static (dB)", "delta", "delta-delta")):
             shown = ax.imshow(image[..., channel], origin="lower", aspect="auto",
@@ -105,12 +127,12 @@ def face_crop_examples(tables: Mapping[tuple[str, str], Any], config: Any, seed:
         for ax, emotion in zip(row, emotions):
             ax.set_xticks([])
             ax.set_yticks([])
-            clips = table[table["emotion"] == emotion]
-            if clips.empty:
+            clips = table.loc[table["emotion"] == emotion, "path"]
+            drawn = None if clips.empty else _draw_readable(clips, lambda path: clip_face_crops(path, config)[0], rng)
+            if drawn is None:
                 ax.set_facecolor("0.93")
             else:
-                crops, _, _ = clip_face_crops(clips["path"].iloc[int(rng.integers(len(clips)))], config)
-                ax.imshow(crops[-1])
+                ax.imshow(drawn[1][-1])
             if r == 0:
                 ax.set_title(emotion, fontsize=9)
         row[0].set_ylabel(f"{CORPORA[name].title}\n({table.attrs.get('kind', '?')})", fontsize=9)

@@ -159,3 +159,18 @@ def test_bad_tables_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="unknown modality"):
         build_features(pd.DataFrame({"path": ["a.txt"], "modality": ["text"]}), SMOKE, cache_dir=tmp_path,
                        progress=False)
+
+
+def test_a_table_built_by_hand_with_a_non_utf8_path_is_cached_and_read_back(tmp_path):
+    """Loaders skip such paths; a table made by hand may still hold one: it is reported, and the cache still works."""
+    folder = os.path.join(os.fsencode(tmp_path), b"take\xff")
+    os.mkdir(folder)
+    sf.write(tmp_path / "utt.wav", (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32), 16000)
+    os.rename(os.fsencode(tmp_path / "utt.wav"), os.path.join(folder, b"utt.wav"))
+    path = os.fsdecode(os.path.join(folder, b"utt.wav"))  # a str with a surrogate escape, as os.listdir gives
+    table = pd.DataFrame([{"path": path, "corpus": "toy", "modality": "audio", "speaker": "s0",
+                           "utterance": "utt", "emotion": "anger", "code": "an"}])
+    built = build_features(table, SMOKE, cache_dir=tmp_path / "cache", n_jobs=1, progress=False)
+    again = build_features(table, SMOKE, cache_dir=tmp_path / "cache", n_jobs=1, progress=False)
+    assert built.built and not again.built  # written, then read back: the odd name breaks neither
+    assert [p for p, _ in again.skipped] == [path]  # the decoder cannot open it: reported, not a crash

@@ -287,8 +287,9 @@ def _build(table: pd.DataFrame, config: Config, folder: Path, key: str, n_jobs: 
         shape = shape if shape is not None else tuple(config.input_shape)
         _finish_array(raw, staging / "X.npy", (n_samples,) + tuple(shape))
         samples_table = _samples_table(table, sample_rows)
-        samples_table.to_csv(staging / "samples.csv", index=False)
-        pd.DataFrame(skipped, columns=["path", "reason"]).to_csv(staging / "skipped.csv", index=False)
+        samples_table.to_csv(staging / "samples.csv", index=False, errors="surrogateescape")
+        pd.DataFrame(skipped, columns=["path", "reason"]).to_csv(staging / "skipped.csv", index=False,
+                                                                 errors="surrogateescape")
         seconds = time.perf_counter() - start
         modalities = table["modality"].value_counts().to_dict() if len(table) else {}
         write_json(staging / "meta.json", {
@@ -348,7 +349,8 @@ def _load(folder: Path, key: str) -> FeatureSet:
     store = np.load(folder / "X.npy", mmap_mode="r")
     if list(store.shape) != meta["shape"]:
         raise ValueError(f"X.npy has shape {store.shape}, meta.json says {meta['shape']}")
-    samples = pd.read_csv(folder / "samples.csv", dtype=str, keep_default_na=False, na_values=[""])
+    samples = pd.read_csv(folder / "samples.csv", dtype=str, keep_default_na=False, na_values=[""],
+                          encoding_errors="surrogateescape")
     if len(samples) != len(store):
         raise ValueError(f"samples.csv has {len(samples)} rows for the {len(store)} samples of X.npy")
     for column, dtype in meta["dtypes"].items():
@@ -356,7 +358,8 @@ def _load(folder: Path, key: str) -> FeatureSet:
             samples[column] = samples[column].map({"True": True, "False": False})
         elif not (dtype == "object" or dtype.startswith(("str", "string"))):
             samples[column] = samples[column].astype(dtype)
-    skipped = pd.read_csv(folder / "skipped.csv", dtype=str, keep_default_na=False)
+    skipped = pd.read_csv(folder / "skipped.csv", dtype=str, keep_default_na=False,
+                          encoding_errors="surrogateescape")
     if len(skipped) != meta["n_files_skipped"]:
         raise ValueError(f"skipped.csv has {len(skipped)} rows, meta.json says {meta['n_files_skipped']} files")
     return FeatureSet(store, samples, list(zip(skipped["path"], skipped["reason"])), key, folder, built=False)
