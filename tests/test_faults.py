@@ -96,3 +96,70 @@ def test_process_no_lock_is_awaited_while_a_worker_imports_its_parent_script(tmp
     with pytest.raises(MtlError, match="__main__"):
         with file_lock(tmp_path / "held.lock"):
             pass
+
+
+_CLI_SWEEP = ["sweep", "--experiments", "convergence", "--methods", "scratch", "--profile", "smoke", "--data",
+              "synthetic", "--scheduler", "inline", "--no-progress"]
+
+
+@pytest.fixture
+def _cli_notebooks(monkeypatch):
+    """Stand-in for papermill: the parameters of every notebook `mtl run` would execute; executes nothing."""
+    import papermill
+
+    calls = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda source, output, parameters, **_: calls.append(parameters))
+    return calls
+
+
+def _cli_usage_error(argv, capsys) -> str:
+    """Run ``mtl argv``; assert it exits 2 with one line on stderr, and return that line."""
+    from mtl.cli import EXIT_USAGE, main
+
+    assert main(argv) == EXIT_USAGE
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("text, shown", [("true", "True (bool)"), ("1.5", "1.5 (float)"), ("abc", "'abc' (str)")])
+@pytest.mark.parametrize("command", ["sweep", "run"])
+def test_cli_a_parameter_of_the_wrong_type_exits_2_before_anything_runs(command, text, shown, tmp_path, capsys,
+                                                                       _cli_notebooks):
+    # Before: `-p G true` ran with G=1, `-p G 1.5` failed late with a TypeError, `-p G abc` raised a raw one.
+    argv = (_CLI_SWEEP if command == "sweep" else ["run", "convergence", "--output", str(tmp_path / "x.ipynb")])
+    line = _cli_usage_error(argv + ["-p", "G", text], capsys)
+    assert line == f"mtl {command}: error: G (generations) must be an integer, got {shown}"
+    assert _cli_notebooks == [] and not (tmp_path / "results").exists()
+
+
+def test_cli_a_value_out_of_range_for_a_notebook_exits_2_before_its_kernel_starts(tmp_path, capsys, _cli_notebooks):
+    # Before: the notebook failed at its parameter check, and `mtl run` exited 1.
+    line = _cli_usage_error(["run", "convergence", "-p", "G", "-5", "--output", str(tmp_path / "x.ipynb")], capsys)
+    assert line == "mtl run: error: generations (G) must be >= 0, got -5"
+    assert _cli_notebooks == []
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--seeds", "-1"], "seed must be between 0 and 2**32 - 1"),
+    (["--seeds", "4294967296"], "seed must be between 0 and 2**32 - 1"),
+    (["--folds", "7"], "fold 7 does not exist; the paper protocol gives 2 folds (0 to 1) for savee"),
+    (["--folds", "-1"], "fold must be >= 0, got -1"),
+])
+def test_cli_bad_seeds_and_folds_exit_2_before_anything_runs(option, message, capsys):
+    # Before: `--seeds -1` was accepted and each of its cells failed only once it ran.
+    from mtl.paths import results_dir
+
+    assert message in _cli_usage_error(_CLI_SWEEP + option, capsys)
+    assert not (results_dir() / "runs" / "convergence").exists()
+
+
+def test_cli_a_run_requires_only_the_corpora_it_uses(tmp_path, monkeypatch, capsys):
+    # Before: scratch on EMO-DB demanded RAVDESS, which only the experiment's other runs read.
+    from mtl.cli import main
+
+    (tmp_path / "data" / "emodb").mkdir(parents=True)
+    monkeypatch.setenv("MTL_DATA_ROOT", str(tmp_path / "data"))
+    assert main(["sweep", "--experiments", "real_recordings", "--methods", "scratch", "--corpora", "emodb",
+                 "--data", "real", "--profile", "smoke", "--protocols", "paper", "--folds", "0", "--dry-run"]) == 0
+    assert "1 cells, 0 done" in capsys.readouterr().out
