@@ -123,8 +123,10 @@ def _add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     sweep.add_argument("--profile", choices=PROFILES, default="default",
                        help="configuration profile (default: %(default)s)")
     sweep.add_argument("--protocols", nargs="+", choices=PROTOCOLS, help="default: each experiment's own")
-    sweep.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="SEED", help="default: 0")
-    sweep.add_argument("--folds", nargs="+", type=int, metavar="FOLD", help="fold indices (default: every fold)")
+    sweep.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="SEED",
+                       help="integers from 0 to 2**32 - 1 (default: 0)")
+    sweep.add_argument("--folds", nargs="+", type=int, metavar="FOLD",
+                       help="fold indices, 0 to the protocol's folds - 1 (default: every fold)")
     sweep.add_argument("--data", choices=DATA_MODES, help="which copy of the corpora (default: each experiment's)")
     sweep.add_argument("--scheduler", default="pool", metavar="WHERE",
                        help="'pool' (local processes, default), 'inline' (this process, one cell after the other), "

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -408,16 +409,22 @@ def parse_value(text: str) -> Any:
     """A parameter value given on a command line as the Python value it spells.
 
     YAML syntax: ``3`` -> int, ``0.02`` -> float, ``true`` -> bool,
-    ``[0, 1, 2]`` -> list, ``None``/``null`` -> None, anything else -> str.
+    ``[0, 1, 2]`` -> list, ``None``/``null`` -> None, anything else -> str;
+    and ``1e-3`` -> float, which YAML 1.1 would read as a string.
     """
     import yaml
 
     if text.strip() in ("None", "none", "null", "~", ""):
         return None
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    return float(value) if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()) else value
+
+
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+"""A number in scientific notation without the dot YAML 1.1 requires (``1e-3``)."""
 
 
 def paper_defaults() -> dict[str, Any]:
