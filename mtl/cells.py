@@ -297,8 +297,8 @@ class RunSpec:
             object.__setattr__(self, "sources", tuple(sorted(self.sources)))
 
     def matches(self, cell: Any) -> bool:
-        """Whether ``cell`` has this target and (when given) these sources."""
-        return cell.target == self.target and (self.sources is None or self.sources == tuple(cell.sources))
+        """Whether ``cell`` (a cell, or an experiment's run) has this target and (when given) these sources."""
+        return cell.target == self.target and (self.sources is None or self.sources == tuple(sorted(cell.sources)))
 
     def __str__(self) -> str:
         return f"{'+'.join(self.sources)}->{self.target}" if self.sources else self.target

@@ -11,9 +11,13 @@ Parameters are named by their :class:`~mtl.config.Config` fields
 (``generations``), beside a notebook's own (``seeds``, ``corpora`` ...); the
 paper's symbols (:data:`mtl.config.PAPER_SYMBOLS`: ``-p G 20``) are aliases.
 Values are read as YAML: ``-p seeds "[0, 1, 2]"``,
-``-p corpora "[enterface->savee]"``, ``-p lr 0.01``, ``-p steps_per_pathway None``.
+``-p corpora "[enterface->savee]"``, ``-p lr 0.01``, ``-p steps_per_pathway None``;
+a Config field's value is checked against the field's type before anything
+runs (:func:`mtl.config.check_type`: ``-p G true`` and ``-p G 1.5`` are
+errors, not G=1).
 Exit status: 0 on success, 1 when a notebook or the build fails, 2 for a bad
-command line (unknown name, unknown parameter, bad value).
+command line (unknown name, unknown parameter, bad value), with a one-line
+message saying which.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from mtl.config import DATA_MODES, METHODS, MODALITIES, PROFILES, PROTOCOLS, canonical_names, parse_value
+from mtl.config import (DATA_MODES, METHODS, MODALITIES, PROFILES, PROTOCOLS, canonical_names, check_types,
+                        get_profile, paper_defaults, parse_value)
 from mtl.errors import MtlError
 
 EXIT_FAILED = 1
@@ -32,9 +37,10 @@ EXIT_USAGE = 2
 
 
 def _parameters(pairs: Sequence[Sequence[str]] | None) -> dict[str, Any]:
-    from mtl.config import parse_value
-
-    return {name: parse_value(value) for name, value in (pairs or [])}
+    """``-p NAME VALUE`` pairs as values (YAML), those of Config fields type-checked (:class:`ConfigError`)."""
+    values = {name: parse_value(value) for name, value in (pairs or [])}
+    check_types(values)
+    return values
 
 
 # ----------------------------------------------------------------------------
@@ -66,12 +72,18 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mtl.notebooks import PROJECT_DIR, find_notebook, run_notebook
+    from mtl.notebooks import PROJECT_DIR, check_parameter_names, find_notebook, run_notebook
 
     info = find_notebook(args.name)
     parameters = _parameters(args.parameter)
     if args.profile is not None:
         parameters["profile"] = args.profile
+    if "profile" in info.parameters:
+        # The configuration the notebook's first cell will build (its profile, then the Config fields
+        # given; None keeps the profile's): a value out of range is a usage error now, not a failed notebook.
+        values = check_parameter_names(info, parameters)
+        fields = {k: v for k, v in values.items() if k in paper_defaults() and k != "profile" and v is not None}
+        get_profile(values.get("profile") or info.parameters["profile"], **fields)
     output = Path(args.output) if args.output else PROJECT_DIR / "_build" / "notebooks" / f"{info.name}.ipynb"
     print(f">> {info.name}: executing with {parameters or 'its default parameters'}")
     run = run_notebook(args.name, output, parameters, log_output=args.log_output)
@@ -111,8 +123,10 @@ def _add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     sweep.add_argument("--profile", choices=PROFILES, default="default",
                        help="configuration profile (default: %(default)s)")
     sweep.add_argument("--protocols", nargs="+", choices=PROTOCOLS, help="default: each experiment's own")
-    sweep.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="SEED", help="default: 0")
-    sweep.add_argument("--folds", nargs="+", type=int, metavar="FOLD", help="fold indices (default: every fold)")
+    sweep.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="SEED",
+                       help="integers from 0 to 2**32 - 1 (default: 0)")
+    sweep.add_argument("--folds", nargs="+", type=int, metavar="FOLD",
+                       help="fold indices, 0 to the protocol's folds - 1 (default: every fold)")
     sweep.add_argument("--data", choices=DATA_MODES, help="which copy of the corpora (default: each experiment's)")
     sweep.add_argument("--scheduler", default="pool", metavar="WHERE",
                        help="'pool' (local processes, default), 'inline' (this process, one cell after the other), "
@@ -134,7 +148,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from mtl.paths import results_dir
     from mtl.sweep import run_sweep
 
-    overrides = canonical_names({name: parse_value(value) for name, value in args.parameter or []})
+    overrides = canonical_names(_parameters(args.parameter))
     cells = grid_cells(args.experiments, profile=args.profile, protocols=args.protocols, seeds=args.seeds,
                        folds=args.folds, data=args.data, overrides=overrides, corpora=args.corpora,
                        methods=args.methods, modality=args.modality)

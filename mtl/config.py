@@ -29,6 +29,11 @@ configuration, so every difference from the paper is visible in one place.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import re
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -64,7 +69,8 @@ class Config:
     """Hyperparameters of the paper (defaults) and of this reproduction.
 
     Parameters are grouped as in the paper. All validation happens in one
-    place, :meth:`validate`, called on construction.
+    place, :meth:`validate`, called on construction: each value's type
+    (:func:`check_type`), then its range.
     """
 
     # --- input (§3.1, §3.2) -------------------------------------------------
@@ -157,6 +163,7 @@ class Config:
 
     def __post_init__(self) -> None:
         self.validate()
+        object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))  # a list, numpy ints
 
     # ------------------------------------------------------------------
     def validate(self) -> None:
@@ -166,6 +173,8 @@ class Config:
             if not ok:
                 raise ConfigError(message)
 
+        for name in _FIELD_TYPES:
+            check_type(name, getattr(self, name))
         need(len(self.input_shape) == 3 and all(int(s) >= 1 for s in self.input_shape),
              f"input_shape must be three positive sizes, got {self.input_shape!r}")
         need(self.n_layers >= 1, f"n_layers (L) must be >= 1, got {self.n_layers}")
@@ -204,6 +213,8 @@ class Config:
         need(self.synthetic_size in ("full", "tiny"), f"synthetic_size must be 'full' or 'tiny', got {self.synthetic_size!r}")
         need(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         need(self.eval_every >= 0, f"eval_every must be >= 0, got {self.eval_every}")
+        need(0 <= self.seed <= _MAX_SEED, f"seed must be between 0 and 2**32 - 1 (what the fold shuffling takes), "
+                                          f"got {self.seed}")
 
     # ------------------------------------------------------------------
     @property
@@ -242,8 +253,6 @@ class Config:
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise ConfigError(f"unknown Config parameter(s): {', '.join(unknown)}")
-        if "input_shape" in changes:
-            changes["input_shape"] = tuple(int(s) for s in changes["input_shape"])
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -257,9 +266,6 @@ class Config:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown Config parameter(s): {', '.join(unknown)}")
-        data = dict(data)
-        if "input_shape" in data:
-            data["input_shape"] = tuple(int(s) for s in data["input_shape"])
         return cls(**data)
 
     def differences_from_paper(self) -> dict[str, tuple[Any, Any]]:
@@ -269,7 +275,76 @@ class Config:
         return {k: (paper[k], mine[k]) for k in mine if k != "profile" and mine[k] != paper[k]}
 
 
-PAPER = Config(profile="paper")
+_FIELD_TYPES: dict[str, Any] = typing.get_type_hints(Config)
+"""Each Config field's annotated type (``int``, ``float | None`` ...), evaluated once."""
+_MAX_SEED = 2**32 - 1
+
+
+def check_type(name: str, value: Any) -> None:
+    """Raise :class:`~mtl.errors.ConfigError` unless ``value`` has the type of the Config field ``name``.
+
+    ``name`` is a field name or a paper symbol (:data:`PAPER_SYMBOLS`: ``G``).
+    An integer field takes an ``int`` (numpy's too) but never a ``bool``, so
+    ``G=true`` is not G=1; a number field (``float``) takes any finite real
+    number but a ``bool``, so ``lr=1`` stays as given; ``input_shape`` takes
+    three integers (a list or a tuple). :meth:`Config.validate` calls this for
+    every field, and the command line for each ``-p`` before anything runs:
+    the message names the parameter, the value and the type expected.
+
+    >>> check_type("G", 20)
+    >>> check_type("G", 1.5)
+    Traceback (most recent call last):
+    ...
+    mtl.errors.ConfigError: G (generations) must be an integer, got 1.5 (float)
+    """
+    field = PAPER_SYMBOLS.get(name, name)
+    if field not in _FIELD_TYPES:
+        canonical_names({name: value})  # the message for an unknown name
+    expected = _FIELD_TYPES[field]
+    if not _fits(value, expected):
+        symbol = next((s for s, f in PAPER_SYMBOLS.items() if f == field), None)
+        label = f"{name} ({field})" if name != field else f"{field} ({symbol})" if symbol else field
+        raise ConfigError(f"{label} must be {_describe(expected)}, got {value!r} ({type(value).__name__})")
+
+
+def check_types(values: Mapping[str, Any]) -> None:
+    """:func:`check_type` for every entry of ``values`` named by a Config field or a paper symbol.
+
+    Other names (a notebook's own parameters, such as ``seeds``) are left to
+    the caller, which knows them.
+    """
+    for name, value in values.items():
+        if PAPER_SYMBOLS.get(name, name) in _FIELD_TYPES:
+            check_type(name, value)
+
+
+def _fits(value: Any, expected: Any) -> bool:
+    """Whether ``value`` is of the annotated type ``expected`` (a Config field's, see :func:`check_type`)."""
+    if typing.get_origin(expected) in (types.UnionType, typing.Union):
+        return any(_fits(value, option) for option in typing.get_args(expected))
+    if typing.get_origin(expected) is tuple:
+        shape = typing.get_args(expected)
+        return (isinstance(value, (tuple, list)) and len(value) == len(shape)
+                and all(_fits(item, kind) for item, kind in zip(value, shape)))
+    if expected is type(None) or expected is str:
+        return isinstance(value, expected)
+    if expected is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):  # True is an int to Python, never a count or a rate here
+        return False
+    if expected is int:
+        return isinstance(value, numbers.Integral)
+    return isinstance(value, numbers.Real) and math.isfinite(value)  # float
+
+
+def _describe(expected: Any) -> str:
+    if typing.get_origin(expected) in (types.UnionType, typing.Union):
+        return " or ".join(_describe(option) for option in typing.get_args(expected))
+    if typing.get_origin(expected) is tuple:
+        return f"{len(typing.get_args(expected))} integers, e.g. [64, 64, 3]"
+    return {int: "an integer", float: "a finite number", str: "a string", bool: "true or false",
+            type(None): "None"}[expected]
+
 
 # ---------------------------------------------------------------------------
 # one name per setting
@@ -318,6 +393,9 @@ def canonical_names(values: Mapping[str, Any], also: Iterable[str] = ()) -> dict
     return result
 
 
+PAPER = Config(profile="paper")
+
+
 def parameter_names() -> "pd.DataFrame":
     """The paper's symbols, their Config field names and the paper's values, as a table (for the book)."""
     import pandas as pd
@@ -331,16 +409,22 @@ def parse_value(text: str) -> Any:
     """A parameter value given on a command line as the Python value it spells.
 
     YAML syntax: ``3`` -> int, ``0.02`` -> float, ``true`` -> bool,
-    ``[0, 1, 2]`` -> list, ``None``/``null`` -> None, anything else -> str.
+    ``[0, 1, 2]`` -> list, ``None``/``null`` -> None, anything else -> str;
+    and ``1e-3`` -> float, which YAML 1.1 would read as a string.
     """
     import yaml
 
     if text.strip() in ("None", "none", "null", "~", ""):
         return None
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    return float(value) if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()) else value
+
+
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+"""A number in scientific notation without the dot YAML 1.1 requires (``1e-3``)."""
 
 
 def paper_defaults() -> dict[str, Any]:

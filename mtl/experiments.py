@@ -14,6 +14,7 @@ runs once, and the second gets a copy of the record (:func:`mtl.runner.run_cell`
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -191,9 +192,8 @@ def experiment_cells(experiment: str, method: str | None = None, target: str | N
     for protocol in protocols:
         check_choice(protocol, PROTOCOLS, "protocol")
     check_choice(data, DATA_MODES, "data mode")
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ConfigError("seeds is empty")
+    seeds = _integers(seeds, "seeds")  # their range is the Config's (seed), checked as each cell is made
+    folds = None if folds is None else _integers(folds, "folds")
 
     cells = []
     for run in runs:
@@ -203,10 +203,24 @@ def experiment_cells(experiment: str, method: str | None = None, target: str | N
             for seed in seeds:
                 first = make_cell(experiment, run.method, run.target, run.sources, modality, config, rule,
                                   source_classes, protocol, seed, 0, data, partners)
-                fold_ids = list(folds) if folds is not None else range(_n_folds(first))
-                for fold in fold_ids:
-                    cells.append(dataclasses.replace(first, fold=int(fold)))
+                n_folds = _n_folds(first)
+                for fold in folds if folds is not None else range(n_folds):
+                    if fold >= n_folds:
+                        raise ConfigError(f"{experiment}: {run}: fold {fold} does not exist; the {protocol} "
+                                          f"protocol gives {n_folds} folds (0 to {n_folds - 1}) for {run.target}")
+                    cells.append(dataclasses.replace(first, fold=fold))
     return cells
+
+
+def _integers(values: Iterable[Any], what: str) -> list[int]:
+    """``values`` (seeds or fold indices) as a list of ints; :class:`ConfigError` when empty or not integers."""
+    values = list(values)
+    if not values:
+        raise ConfigError(f"{what} is empty")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ConfigError(f"{what} must be integers, got {value!r} ({type(value).__name__})")
+    return [int(value) for value in values]
 
 
 def _n_folds(cell: Cell) -> int:
@@ -279,19 +293,22 @@ def grid_cells(experiments: Sequence[str], profile: str = "default", protocols: 
         raise ConfigError("the grid names no experiment; choose from " + ", ".join(EXPERIMENTS))
     specs = [s if isinstance(s, RunSpec) else parse_run_spec(s) for s in corpora or ()]
     config = config or get_profile(profile, **(overrides or {}))
-    seeds = [int(s) for s in seeds]
-    folds = None if folds is None else [int(f) for f in folds]
+    seeds = list(seeds)  # read once per experiment
+    folds = None if folds is None else list(folds)
     common = dict(modality=modality, config=config, protocols=protocols, seeds=seeds, folds=folds, data=data)
     cells: dict[tuple[str, str], Cell] = {}
     for experiment in experiments:
         if experiment in EXPERIMENTS:
-            found = [c for c in experiment_cells(experiment, **common)
-                     if (not methods or c.method in methods) and (not specs or any(s.matches(c) for s in specs))]
-            if not found:
-                runs = "; ".join(map(str, EXPERIMENTS[experiment].runs))
+            # The runs are chosen before any cell is made: a cell resolves the copies of its corpora
+            # (data="real" needs each on disk), so only the corpora of the chosen runs are required.
+            runs = [r for r in EXPERIMENTS[experiment].runs
+                    if (not methods or r.method in methods) and (not specs or any(s.matches(r) for s in specs))]
+            if not runs:
                 wanted = [f"method in {list(methods)}"] if methods else []
                 wanted += [f"corpora {', '.join(map(str, specs))}"] if specs else []
-                raise ConfigError(f"experiment {experiment!r} has no run with {' and '.join(wanted)}; its runs: {runs}")
+                raise ConfigError(f"experiment {experiment!r} has no run with {' and '.join(wanted)}; its runs: "
+                                  + "; ".join(map(str, EXPERIMENTS[experiment].runs)))
+            found = [c for r in runs for c in experiment_cells(experiment, r.method, r.target, r.sources, **common)]
         else:
             if not methods or not specs:
                 raise ConfigError(f"{experiment!r} is not a registered experiment ({', '.join(EXPERIMENTS)}); "

@@ -1,4 +1,4 @@
-"""Atomic writes and content hashes.
+"""Atomic writes, locks and content hashes.
 
 Every file the package writes goes through :func:`atomic_write`: the content
 is written to a temporary file in the same folder, flushed and fsynced, then
@@ -14,12 +14,16 @@ import contextlib
 import hashlib
 import io
 import json
+import multiprocessing
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+
+from mtl.errors import MtlError
 
 
 @contextlib.contextmanager
@@ -64,7 +68,10 @@ def file_lock(path: str | Path) -> Iterator[None]:
 
     POSIX ``flock``. Where it does not exist (Windows) the lock is a no-op:
     writes stay atomic, only concurrent duplicate work is no longer prevented.
+    A worker process still importing its parent's script never waits here
+    (:func:`check_main_guard`).
     """
+    check_main_guard()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -78,6 +85,31 @@ def file_lock(path: str | Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_main_guard() -> None:
+    """Raise :class:`~mtl.errors.MtlError` when called by a worker process importing its parent's script.
+
+    A worker started with ``spawn`` or ``forkserver`` (feature extraction, a
+    sweep's pool) first imports the parent's ``__main__`` script again. A
+    script that calls :mod:`mtl` at its top level, without the guard
+    ``if __name__ == "__main__":``, then calls it again in every worker, which
+    would wait forever for a lock its parent holds (the parent waits for the
+    worker). The error names the script and says what to add.
+    """
+    # The flag multiprocessing itself sets while a new process imports the
+    # parent's main module (and checks before starting a process of its own).
+    if not getattr(multiprocessing.current_process(), "_inheriting", False):
+        return
+    frame, script = sys._getframe(), "the main script"
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "__mp_main__" and frame.f_code.co_name == "<module>":
+            script = str(frame.f_globals.get("__file__", script))
+            break
+        frame = frame.f_back
+    raise MtlError(f"{script}: mtl was called while a worker process was importing this script, which runs mtl "
+                   "at its top level; worker processes import the script again, so it would wait forever for "
+                   "its own parent. Put the script's top-level calls under `if __name__ == \"__main__\":`")
 
 
 def write_json(path: str | Path, obj: Any) -> None:

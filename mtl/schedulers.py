@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mtl.io import file_lock
+from mtl.io import check_main_guard, file_lock
 from mtl.paths import cache_dir, data_root, results_dir
 from mtl.records import usable_record
 from mtl.runner import run, source_model
@@ -254,6 +254,7 @@ def run_pool(tasks: Sequence[Task], workers: int, threads: int, allowed_failures
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
+    check_main_guard()  # a worker importing an unguarded script would start pools of its own
     # forkserver: workers are forked from a fresh server that has run nothing,
     # never from the caller (whose torch/OpenMP threads and locks do not
     # survive a fork). The server imports torch and mtl once, so every worker

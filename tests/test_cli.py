@@ -111,6 +111,7 @@ def test_book_only_rejects_names_outside_the_book(capsys, tmp_path):
 @pytest.mark.parametrize("text, value", [
     ("3", 3), ("0.02", 0.02), ("true", True), ("None", None), ("null", None),
     ("[0, 1, 2]", [0, 1, 2]), ("savee", "savee"), ("[enterface->savee]", ["enterface->savee"]),
+    ("1e-3", 0.001), ("-2E1", -20.0), ("e5", "e5"),
 ])
 def test_parameter_values_are_read_as_yaml(text, value):
     assert parse_value(text) == value

@@ -63,3 +63,41 @@ def test_unknown_profile_and_parameter():
 def test_round_trip_dict():
     c = get_profile("smoke")
     assert Config.from_dict(c.to_dict()) == c
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(generations=True), "generations (G) must be an integer, got True (bool)"),  # not G=1
+    (dict(generations=1.5), "generations (G) must be an integer, got 1.5 (float)"),
+    (dict(generations="abc"), "generations (G) must be an integer, got 'abc' (str)"),  # not a raw TypeError
+    (dict(lr=float("nan")), "lr must be a finite number, got nan"),
+    (dict(lr=True), "lr must be a finite number, got True"),
+    (dict(steps_per_pathway=3.0), "steps_per_pathway (T) must be an integer or None, got 3.0"),
+    (dict(frozen_counts_toward_n=1), "frozen_counts_toward_n must be true or false, got 1"),
+    (dict(input_shape="abc"), "input_shape must be 3 integers"),
+    (dict(input_shape=[64, 64.5, 3]), "input_shape must be 3 integers"),
+    (dict(seed=-1), "seed must be between 0 and 2**32 - 1"),
+    (dict(seed=2**32), "seed must be between 0 and 2**32 - 1"),
+])
+def test_every_value_is_type_checked_before_its_range(changes, message):
+    with pytest.raises(ConfigError) as error:
+        get_profile("smoke", **changes)
+    assert message in str(error.value)
+
+
+def test_type_check_keeps_the_values_it_accepts():
+    import numpy as np
+
+    assert get_profile("paper", lr=1).lr == 1  # an int is a number; kept as given, so keys do not move
+    assert get_profile("paper", generations=np.int64(5)).generations == 5
+    assert get_profile("paper", input_shape=[32, 32, 3]).input_shape == (32, 32, 3)
+    assert get_profile("paper", steps_per_pathway=None, mutation_rate=None).steps_per_pathway is None
+
+
+def test_check_types_names_the_parameter_as_given_and_skips_other_names():
+    from mtl.config import check_type, check_types
+
+    with pytest.raises(ConfigError, match=r"^G \(generations\) must be an integer, got True \(bool\)$"):
+        check_type("G", True)
+    check_types({"seeds": [0, "x"], "corpora": None, "G": 20, "lr": 0.01})  # seeds: a notebook's own
+    with pytest.raises(ConfigError, match="lr must be a finite number"):
+        check_types({"seeds": [0], "lr": "fast"})

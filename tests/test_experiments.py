@@ -393,3 +393,26 @@ def test_run_cell_end_to_end_on_tiny_synthetic_corpora(tmp_path_factory, monkeyp
     assert finetune["timings"]["source_cached"] is True  # the source model trained above
     assert finetune["pathways"]["target"]["best"] == pathways["source"]["best"]
     assert finetune["pathways"]["target"]["frozen"] is None
+
+
+def test_seeds_and_folds_are_checked_before_any_cell_runs():
+    with pytest.raises(ConfigError, match="seed must be between 0 and 2"):
+        experiment_cells("convergence", config=SMOKE, data="synthetic", seeds=[-1], folds=[0])
+    with pytest.raises(ConfigError, match=r"seeds must be integers, got 1.5 \(float\)"):
+        experiment_cells("convergence", config=SMOKE, data="synthetic", seeds=[1.5], folds=[0])
+    with pytest.raises(ConfigError, match="seeds is empty"):
+        experiment_cells("convergence", config=SMOKE, data="synthetic", seeds=[])
+    with pytest.raises(ConfigError, match=r"fold 2 does not exist; the paper protocol gives 2 folds \(0 to 1\)"):
+        experiment_cells("convergence", config=SMOKE, data="synthetic", folds=[0, 2])
+    with pytest.raises(ConfigError, match="fold must be >= 0"):
+        experiment_cells("convergence", config=SMOKE, data="synthetic", folds=[-1])
+
+
+def test_a_grid_requires_only_the_corpora_of_its_chosen_runs(tmp_path):
+    (tmp_path / "no-data" / "emodb").mkdir(parents=True)  # real EMO-DB is here, RAVDESS is not
+    cells = ex.grid_cells(["real_recordings"], profile="smoke", methods=["scratch"], corpora=["emodb"],
+                          data="real", protocols=["paper"], folds=[0])
+    assert [(c.method, c.target, c.data) for c in cells] == [("scratch", "emodb", (("emodb", "real"),))]
+    with pytest.raises(MissingDataError, match="RAVDESS"):
+        ex.grid_cells(["real_recordings"], profile="smoke", methods=["transfer"], data="real", protocols=["paper"],
+                      folds=[0])
