@@ -292,6 +292,9 @@ def grid_cells(experiments: Sequence[str], profile: str = "default", protocols: 
     if not experiments:
         raise ConfigError("the grid names no experiment; choose from " + ", ".join(EXPERIMENTS))
     specs = [s if isinstance(s, RunSpec) else parse_run_spec(s) for s in corpora or ()]
+    per_cell = {"seed": "seeds (mtl sweep --seeds)", "protocol": "protocols (mtl sweep --protocols)"}
+    for name in per_cell.keys() & set(overrides or {}):  # each cell sets its own: an override would be lost
+        raise ConfigError(f"{name} is set per cell of the grid, not as a parameter: use {per_cell[name]}")
     config = config or get_profile(profile, **(overrides or {}))
     seeds = list(seeds)  # read once per experiment
     folds = None if folds is None else list(folds)

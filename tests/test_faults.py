@@ -484,6 +484,7 @@ def test_process_unguarded_script_fails_with_the_guard_to_add_instead_of_hanging
     assert result.returncode != 0
     assert f"{script}: mtl was called while a worker process was importing this script" in result.stderr
     assert 'if __name__ == "__main__":' in result.stderr
+    assert "If you ran a script of your own" in result.stderr.strip().splitlines()[-1]  # the parent too, in words
 
 
 def test_process_guarded_script_extracts_in_parallel(tmp_path):
@@ -551,6 +552,7 @@ def test_cli_a_value_out_of_range_for_a_notebook_exits_2_before_its_kernel_start
     (["--seeds", "4294967296"], "seed must be between 0 and 2**32 - 1"),
     (["--folds", "7"], "fold 7 does not exist; the paper protocol gives 2 folds (0 to 1) for savee"),
     (["--folds", "-1"], "fold must be >= 0, got -1"),
+    (["-p", "seed", "3"], "seed is set per cell of the grid, not as a parameter: use seeds"),  # was ignored
 ])
 def test_cli_bad_seeds_and_folds_exit_2_before_anything_runs(option, message, capsys):
     # Before: `--seeds -1` was accepted and each of its cells failed only once it ran.

@@ -56,6 +56,7 @@ import os
 import shutil
 import time
 import uuid
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -65,7 +66,7 @@ import pandas as pd
 
 from mtl import paths
 from mtl.config import Config
-from mtl.errors import BadInputError, ConfigError
+from mtl.errors import BadInputError, ConfigError, MtlError
 from mtl.io import file_digest, file_lock, read_json, stable_hash, write_json
 
 log = logging.getLogger("mtl.features")
@@ -414,6 +415,13 @@ def _extract_all(table: pd.DataFrame, config: Config, n_jobs: int | None, progre
                     while next_position in waiting:  # hand results on in table order
                         yield next_position, waiting.pop(next_position)
                         next_position += 1
+            except BrokenProcessPool as error:
+                # A worker that dies while starting is most often an unguarded user script:
+                # the worker re-imports it, and mtl.io.check_main_guard stops it there.
+                raise MtlError(f"a worker process of the {corpus} feature extraction died before finishing "
+                               "(its own error is printed above). If you ran a script of your own, put its "
+                               "code under `if __name__ == \"__main__\":`; worker processes re-import the "
+                               "script. Or extract in this process with n_jobs=1.") from error
             except BaseException:
                 for future in futures:
                     future.cancel()
