@@ -540,10 +540,16 @@ def test_cli_a_parameter_of_the_wrong_type_exits_2_before_anything_runs(command,
     assert _cli_notebooks == [] and not (tmp_path / "results").exists()
 
 
-def test_cli_a_value_out_of_range_for_a_notebook_exits_2_before_its_kernel_starts(tmp_path, capsys, _cli_notebooks):
+@pytest.mark.parametrize("name, value, message", [
+    ("G", "-5", "generations (G) must be >= 0, got -5"),
+    ("seeds", "[0, -1]", "seed must be between 0 and 2**32 - 1"),
+    ("seeds", "abc", "seed must be an integer"),
+])
+def test_cli_a_value_out_of_range_for_a_notebook_exits_2_before_its_kernel_starts(name, value, message, tmp_path,
+                                                                                  capsys, _cli_notebooks):
     # Before: the notebook failed at its parameter check, and `mtl run` exited 1.
-    line = _cli_usage_error(["run", "convergence", "-p", "G", "-5", "--output", str(tmp_path / "x.ipynb")], capsys)
-    assert line == "mtl run: error: generations (G) must be >= 0, got -5"
+    argv = ["run", "convergence", "-p", name, value, "--output", str(tmp_path / "x.ipynb")]
+    assert message in _cli_usage_error(argv, capsys)
     assert _cli_notebooks == []
 
 
