@@ -560,12 +560,11 @@ def test_cli_a_value_out_of_range_for_a_notebook_exits_2_before_its_kernel_start
     (["--folds", "-1"], "fold must be >= 0, got -1"),
     (["-p", "seed", "3"], "seed is set per cell of the grid, not as a parameter: use seeds"),  # was ignored
 ])
-def test_cli_bad_seeds_and_folds_exit_2_before_anything_runs(option, message, capsys):
+def test_cli_bad_seeds_and_folds_exit_2_before_anything_runs(option, message, capsys, tmp_path, monkeypatch):
     # Before: `--seeds -1` was accepted and each of its cells failed only once it ran.
-    from mtl.paths import results_dir
-
+    monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path / "results"))  # its own: other tests' records are elsewhere
     assert message in _cli_usage_error(_CLI_SWEEP + option, capsys)
-    assert not (results_dir() / "runs" / "convergence").exists()
+    assert not (tmp_path / "results").exists()
 
 
 def test_cli_a_run_requires_only_the_corpora_it_uses(tmp_path, monkeypatch, capsys):
