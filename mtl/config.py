@@ -18,8 +18,10 @@ documented here and in the book's "Reproduction notes" chapter:
   PathNet; ``combine`` makes this a parameter.
 
 Profiles (:data:`PROFILES`): ``paper`` is :class:`Config` itself; ``default``
-is sized so that ``make book`` runs every notebook within about 20 minutes on
-two cores (a demonstration: its tables mark their numbers as such);
+(what ``make book`` uses) is the paper's settings with faces cropped from every
+5th video frame, and the records of every cell of the book at that profile are
+committed under ``results/default``, so the book reads them instead of
+computing them;
 ``classroom`` is for teaching live: every notebook in about a minute on two
 cores (the "Teaching with this book" chapter gives the times and what each
 one shows, and does not); ``smoke`` is for tests. Each profile only *replaces* fields of the paper
@@ -446,13 +448,12 @@ def differences_from_defaults(values: Mapping[str, Any], drop: Iterable[str] = (
 # Each profile is the paper configuration with a few fields replaced.
 _PROFILE_CHANGES: dict[str, dict[str, Any]] = {
     "paper": {},
-    # Sized for `make book` on 2 cores within about 20 minutes for every notebook
-    # (about 60 cells; the visual ones dominate): G=10 and every 10th video frame
-    # (about 3,200 eNTERFACE and 1,200 SAVEE face crops). A demonstration of the
-    # pipeline, not of the paper's numbers, and its tables say so: use "paper" for
-    # those. (Records of the paper's settings with every 5th frame, the planned
-    # default, are being committed under results/default; see results/default/README.md.)
-    "default": dict(generations=10, folds=5, frame_step=10, checkpoint_every=10, eval_every=2),
+    # What `make book` shows: the paper's settings (S=20, G=200, one pass per pathway,
+    # 5 folds), with faces cropped from every 5th video frame (about 6,400 eNTERFACE
+    # and 1,800 SAVEE crops instead of 5 times as many). Every cell of the book at
+    # this profile is committed under results/default (results/default/README.md:
+    # how, and what it cost), so the book reads records and computes none of them.
+    "default": dict(frame_step=5),
     # Live teaching: each notebook in about a minute on 2 cores (measured times,
     # and what each chapter still shows, in book/teaching.md). The full-size
     # synthetic corpora, because the tiny ones hold a dozen training windows per

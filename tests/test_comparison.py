@@ -30,7 +30,9 @@ def test_settings_note_says_what_differs_from_the_paper():
     fifth = get_profile("paper", frame_step=5, profile="default").to_dict()
     assert "every 5th video frame" in settings_note(fifth, "video")
     assert settings_note(fifth, "audio") == ""  # frames are a video setting: speech runs have the paper's
-    assert settings_note(get_profile("default").to_dict(), "audio").startswith("demonstration numbers")
+    assert settings_note(get_profile("default").to_dict(), "audio") == ""  # the default profile's speech is the paper's
+    assert "every 5th video frame" in settings_note(get_profile("default").to_dict(), "video")
+    assert settings_note(get_profile("classroom").to_dict(), "audio").startswith("demonstration numbers")
     smoke = settings_note(get_profile("smoke").to_dict(), "audio")
     assert smoke.startswith("demonstration numbers") and "generations=3 (paper 200)" in smoke
     assert "seed" not in smoke and "protocol" not in smoke
