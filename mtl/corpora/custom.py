@@ -142,7 +142,7 @@ def load_folder_tree(root: str | Path, layout: str | None = "<emotion>/<file>", 
     file at another depth is skipped. Without an ``<utterance>`` folder each
     file is its own utterance; with one, its files are one sequence.
     """
-    fields = _layout_fields(layout)
+    fields = layout_fields(layout)
     root = require_root(root, corpus or Path(root).name)
     table = TableBuilder(corpus or root.name, strict, sequences="utterance" in (fields or ()))
     for path in table.media_files(root, SUFFIXES[modality]):
@@ -200,7 +200,7 @@ def load_pattern(root: str | Path, glob: str, regex: str | re.Pattern[str], moda
     return table.build()
 
 
-def _layout_fields(layout: str | None) -> tuple[str, ...] | None:
+def layout_fields(layout: str | None) -> tuple[str, ...] | None:
     """The folder fields of a tree layout, top down; :class:`ConfigError` for a malformed one."""
     if layout is None:
         return None

@@ -58,6 +58,12 @@ class CorpusCard:
     loader: Loader
     generator: str | None = None
     """Layout :func:`mtl.synthetic.make_corpus` writes as a stand-in; None: real recordings only."""
+    faces_cropped: bool = False
+    """Its images are face crops already: the features resize them, no face detection (a card's ``faces: cropped``)."""
+    card: str | None = None
+    """The corpus card that declared it, as records write it (:mod:`mtl.corpora.cards`); None for a built-in corpus."""
+    card_digest: str | None = None
+    """Hash of that card's content (the file's SHA-1; for an inferred card, of what was inferred)."""
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum() or self.name != self.name.lower():
