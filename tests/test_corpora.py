@@ -196,8 +196,8 @@ def test_manifest_reads_only_its_own_folder_unless_allowed(tmp_path):
     assert len(everything) == 4  # the symlink names a file already listed: one file is one sample
     twice, linked = tmp_path / "elsewhere" / "c.wav", tmp_path / "elsewhere" / "d.wav"
     assert everything.attrs["skipped"] == [
-        (str(twice), f"the same file twice (first as utterance '{twice.with_suffix('')}')"),
-        (str(linked), f"the same file twice (first as utterance '{linked.with_suffix('')}')")]
+        (str(twice), f"mine.csv line 6: the same file twice (first as utterance '{twice.with_suffix('')}')"),
+        (str(linked), f"mine.csv line 7: the same file twice (first as utterance '{linked.with_suffix('')}')")]
 
 
 def test_entries_that_are_not_regular_files_are_skipped_with_their_reason(tmp_path):

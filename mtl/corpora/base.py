@@ -180,20 +180,20 @@ class TableBuilder:
         self.missing.append((str(path), reason))
 
     def add(self, path: Path, modality: str, speaker: str, utterance: str, emotion: str, code: str,
-            **optional: str) -> None:
+            where: str = "", **optional: str) -> None:
         """Add one row; skipped: a path that is not valid UTF-8, the same file twice, and (unless ``sequences``)
-        a second file with the same utterance id."""
+        a second file with the same utterance id; ``where`` (``"list.csv line 7: "``) starts their reasons."""
         if not _is_utf8(path):
             self.skip(path, "path is not valid UTF-8 (shown with \\x escapes): the audio and video decoders cannot "
                             "open it and the feature cache cannot store it; rename the file or folder")
             return
         if str(path) in self._paths:
-            self.skip(path, f"the same file twice (first as utterance {self._paths[str(path)]!r})")
+            self.skip(path, f"{where}the same file twice (first as utterance {self._paths[str(path)]!r})")
             return
         # A sequence is one speaker's utterance; without sequences an utterance id is one file.
         group = f"{speaker}/{utterance}" if self.sequences else utterance
         if group in self._first_path and not self.sequences:
-            self.skip(path, f"duplicate utterance id {utterance!r} (first file: {self._first_path[utterance]})")
+            self.skip(path, f"{where}duplicate utterance id {utterance!r} (first file: {self._first_path[utterance]})")
             return
         self._first_path.setdefault(group, str(path))
         self._paths[str(path)] = utterance

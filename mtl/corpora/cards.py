@@ -48,7 +48,7 @@ import yaml
 from mtl.corpora.base import COLUMNS, OPTIONAL_COLUMNS, modality_of
 from mtl.corpora.custom import SUFFIXES, layout_fields, load_folder_tree, load_manifest, load_pattern
 from mtl.corpora.labels import LabelError, declare_emotion
-from mtl.corpora.registry import CORPORA, CorpusCard, register_corpus
+from mtl.corpora.registry import CORPORA, CorpusCard, on_unknown_corpus, register_corpus
 from mtl.errors import ConfigError, MtlError
 from mtl.io import file_digest, stable_hash
 from mtl.paths import portable_path
@@ -285,9 +285,13 @@ def _remember(spec: str) -> None:
 
 
 def register_from_environment() -> None:
-    """Register every card :data:`CARDS_ENV` lists (what :mod:`mtl.corpora` does at import)."""
+    """Register every card :data:`CARDS_ENV` lists that is not registered yet (what :mod:`mtl.corpora` does
+    at import, and :func:`~mtl.corpora.registry.corpus_card` before it calls a name unknown)."""
+    registered = {card.card for card in CORPORA.values()}
     for spec in filter(None, os.environ.get(CARDS_ENV, "").split(os.pathsep)):
         path = Path(spec)
+        if portable_path(path) in registered:
+            continue
         try:
             if path.suffix.lower() in _CARD_SUFFIXES:
                 register_card(path)
@@ -295,3 +299,6 @@ def register_from_environment() -> None:
                 _register_inferred(path, announce=False)
         except MtlError as error:  # a card removed since: its corpus is unknown here, with the reason logged
             log.warning("%s lists %s, which cannot be registered: %s", CARDS_ENV, spec, error)
+
+
+on_unknown_corpus(register_from_environment)

@@ -119,7 +119,7 @@ def load_manifest(csv: str | Path, corpus: str | None = None, strict: bool = Fal
         utterance = record.get("utterance", "").strip() or _relative_id(path, csv.parent)
         optional = {k: record[k].strip() for k in ("gender", "text", *attributes) if record.get(k, "").strip()}
         table.add(path.resolve(), modality_of(path) or "", speaker, utterance, emotion, record["emotion"].strip(),
-                  **optional)
+                  f"{where}: ", **optional)
     return table.build()
 
 
