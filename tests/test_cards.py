@@ -156,3 +156,14 @@ def test_corpus_check_counts_skips_and_detects_faces(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "check (check): 4 files" in out and "face detector: a face in 3 of 4" in out
     assert cv2.imread(str(sheet)).shape == (64, 512, 3)
+
+
+def test_plan_notebook_takes_card_paths_as_a_chapter_takes_its_corpora(tmp_path):
+    from mtl.chapters import plan_notebook
+
+    source, target = audio_card(tmp_path / "a", "cards_plan_src"), audio_card(tmp_path / "b", "cards_plan_tgt")
+    plan = plan_notebook("table4_speech_baselines", corpora=[f"{source}->{target}"], profile="smoke")
+    assert {c.method for c in plan.cells} == {"scratch", "finetune", "transfer"}
+    assert {c.target for c in plan.cells} == {"cards_plan_tgt"} and set(plan.kinds.values()) == {"real"}
+    assert "contempt" in plan.cells[0].classes  # a declared class is shared by the two cards
+    assert plan_notebook(corpora=[str(target)], profile="smoke").corpora == ("cards_plan_tgt",)

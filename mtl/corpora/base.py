@@ -109,7 +109,7 @@ class TableBuilder:
 
     def __init__(self, corpus: str, strict: bool = False, sequences: bool = False, columns: Iterable[str] = ()):
         """``sequences``: several files may share an utterance id (the frames of one image sequence; grouped
-        by speaker and utterance, see :meth:`build`); ``columns``: extra per-row columns kept besides
+        by speaker, emotion code and utterance, see :meth:`build`); ``columns``: extra per-row columns kept besides
         :data:`OPTIONAL_COLUMNS` (a corpus card's attributes)."""
         self.corpus = corpus
         self.strict = strict
@@ -190,8 +190,9 @@ class TableBuilder:
         if str(path) in self._paths:
             self.skip(path, f"{where}the same file twice (first as utterance {self._paths[str(path)]!r})")
             return
-        # A sequence is one speaker's utterance; without sequences an utterance id is one file.
-        group = f"{speaker}/{utterance}" if self.sequences else utterance
+        # A sequence is one speaker's take of one emotion (take "2" of anger is not take "2" of joy);
+        # without sequences an utterance id is one file.
+        group = f"{speaker}/{code}/{utterance}" if self.sequences else utterance
         if group in self._first_path and not self.sequences:
             self.skip(path, f"{where}duplicate utterance id {utterance!r} (first file: {self._first_path[utterance]})")
             return
@@ -208,7 +209,7 @@ class TableBuilder:
         """The tidy table (schema :data:`COLUMNS` + available optional columns), with the reports in ``attrs``.
 
         With ``sequences``, a table where some utterance has several files
-        gets a ``recording`` column (``speaker/utterance``): the key that
+        gets a ``recording`` column (``speaker/code/utterance``): the key that
         :func:`mtl.evaluation.recording_keys` groups the files of one sequence by.
         """
         optional = [c for c in (*OPTIONAL_COLUMNS, *self.columns) if any(c in r for r in self.rows)]

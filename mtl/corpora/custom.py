@@ -169,7 +169,7 @@ def load_pattern(root: str | Path, glob: str, regex: str | re.Pattern[str], moda
 
     The named groups of ``regex`` give ``emotion`` (required), ``speaker``
     (default ``"unknown"``), ``utterance`` (default: the file's relative path
-    without extension; files sharing speaker and utterance are one sequence)
+    without extension; files sharing speaker, emotion and utterance are one sequence)
     and any other field, kept as a column. A file that does not match is
     skipped with the reason; so is a file of another modality.
     """
