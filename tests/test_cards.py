@@ -16,6 +16,7 @@ from mtl.cli import main
 from mtl.config import get_profile
 from mtl.corpora import (CARDS_ENV, CORPORA, CardError, load_corpus, normalise_emotion, paper_order, read_card,
                          resolve_corpus)
+from mtl.corpora import labels
 from mtl.datasets import load_dataset
 from mtl.evaluation import make_folds, recording_keys
 from mtl.paths import results_dir
@@ -26,7 +27,10 @@ CODES = {"AN": "anger", "HA": "happiness", "CO": "contempt"}
 
 @pytest.fixture(autouse=True)
 def _no_cards_from_other_tests(monkeypatch):
-    monkeypatch.setenv(CARDS_ENV, "")  # restored after the test: registrations here stay here
+    """Cards and the emotion names they declare stay in their test (other tests expect 'contempt' unknown)."""
+    monkeypatch.setenv(CARDS_ENV, "")
+    monkeypatch.setattr(labels, "_ALIASES", dict(labels._ALIASES))
+    monkeypatch.setattr(labels, "_DECLARED", set(labels._DECLARED))
 
 
 def write_audio(path: Path, pitch: float, seconds: float = 1.0) -> None:
@@ -164,6 +168,6 @@ def test_plan_notebook_takes_card_paths_as_a_chapter_takes_its_corpora(tmp_path)
     source, target = audio_card(tmp_path / "a", "cards_plan_src"), audio_card(tmp_path / "b", "cards_plan_tgt")
     plan = plan_notebook("table4_speech_baselines", corpora=[f"{source}->{target}"], profile="smoke")
     assert {c.method for c in plan.cells} == {"scratch", "finetune", "transfer"}
-    assert {c.target for c in plan.cells} == {"cards_plan_tgt"} and set(plan.kinds.values()) == {"real"}
+    assert {c.target for c in plan.cells} == {"cards_plan_tgt"} and set(plan.data_kinds.values()) == {"real"}
     assert "contempt" in plan.cells[0].classes  # a declared class is shared by the two cards
     assert plan_notebook(corpora=[str(target)], profile="smoke").corpora == ("cards_plan_tgt",)
