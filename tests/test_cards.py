@@ -176,3 +176,16 @@ def test_plan_notebook_takes_card_paths_as_a_chapter_takes_its_corpora(tmp_path)
     assert {c.target for c in plan.cells} == {"cards_plan_tgt"} and set(plan.data_kinds.values()) == {"real"}
     assert "contempt" in plan.cells[0].classes  # a declared class is shared by the two cards
     assert plan_notebook(corpora=[str(target)], profile="smoke").corpora == ("cards_plan_tgt",)
+
+
+def test_a_chapter_runs_on_two_cards_with_mtl_run(tmp_path, capsys):
+    """`mtl run <chapter> -p corpora` with card paths: the paper's comparison gains rows of the reader's own runs."""
+    source, target = audio_card(tmp_path / "a", "cards_run_src"), audio_card(tmp_path / "b", "cards_run_tgt", speakers=3)
+    output = tmp_path / "table4.ipynb"
+    status = main(["run", "table4_speech_baselines", "--profile", "smoke", "-p", "corpora",
+                   f"['{source}->{target}']", "--output", str(output)])
+    assert status == 0, capsys.readouterr()
+    text = output.read_text(encoding="utf-8")
+    assert "not in the paper" in text and "cards_run_tgt" in text
+    records = [json.loads(p.read_text()) for p in (results_dir() / "runs").glob("*-custom/*.json")]
+    assert {r["method"] for r in records if r["target"] == "cards_run_tgt"} == {"scratch", "finetune", "transfer"}
