@@ -35,7 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from mtl.config import (DATA_MODES, METHODS, MODALITIES, PROTOCOLS, RESULT_NEUTRAL_FIELDS, Config, check_choice,
                         differences_from_defaults, get_profile)
-from mtl.corpora import corpus_card
+from mtl.corpora import CORPORA, corpus_card, resolve_corpus
 from mtl.corpora.labels import LabelError, canonical_order
 from mtl.corpora.registry import shared_classes
 from mtl.datasets import resolve_data_kind
@@ -307,7 +307,10 @@ class RunSpec:
 def parse_run_spec(text: str) -> RunSpec:
     """``"savee"`` -> target only; ``"enterface+savee->emodb"`` (or ``→``) -> sources and target.
 
-    Spaces around names are ignored; the sources come out sorted.
+    Spaces around names are ignored; the sources come out sorted. Each name
+    may also be the path of a corpus card, a manifest CSV or a class folder
+    (``"cards/a.yaml->cards/b.yaml"``): it is registered and replaced by its
+    corpus's name (:func:`mtl.corpora.resolve_corpus`).
 
     >>> parse_run_spec("savee+enterface -> emodb")
     RunSpec(target='emodb', sources=('enterface', 'savee'))
@@ -317,8 +320,13 @@ def parse_run_spec(text: str) -> RunSpec:
     names = [s.strip() for s in sources.split("+")] if arrow else []
     if arrow and not any(names):
         raise ConfigError(f"bad corpus spec {text!r}: no source corpus before '->' (write e.g. 'enterface->savee')")
+    resolved = []
     for name in (target.strip(), *names):
-        if not _NAME.match(name):
-            raise ConfigError(f"bad corpus spec {text!r}: {name!r} is not a corpus; write a target ('savee') "
-                              "or a 'source+source->target' pair (e.g. 'enterface+savee->emodb')")
-    return RunSpec(target.strip(), tuple(names) if arrow else None)
+        if name and name not in CORPORA and Path(name).expanduser().exists():
+            name = resolve_corpus(name)
+        elif not _NAME.match(name):  # an unknown plain name goes on: the cell's check names the known corpora
+            raise ConfigError(f"bad corpus spec {text!r}: {name!r} is not a corpus nor the path of a corpus card, "
+                              "manifest or folder; write a target ('savee') or a 'source+source->target' pair "
+                              "(e.g. 'enterface+savee->emodb')")
+        resolved.append(name)
+    return RunSpec(resolved[0], tuple(resolved[1:]) if arrow else None)

@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 
 from mtl.cells import RunSpec, parse_run_spec, resolve_classes
 from mtl.config import DATA_MODES, MODALITIES, PAPER, PAPER_SYMBOLS, PROTOCOLS, check_choice, get_profile
-from mtl.corpora import CORPORA, corpus_card, load_corpus
+from mtl.corpora import CORPORA, corpus_card, load_corpus, resolve_corpus
 from mtl.datasets import corpus_root, resolve_data_kind
 from mtl.errors import ConfigError, MissingDataError
 from mtl.experiments import EXPERIMENTS, experiment_cells
@@ -254,6 +254,7 @@ def plan_notebook(experiment: str | None = None, *, data_root: str | Path | None
     names = [corpora] if isinstance(corpora, str) else list(corpora or [])
 
     if experiment is None:
+        names = [resolve_corpus(name) for name in names]  # a card, manifest or folder path -> its name
         for name in names:
             corpus_card(name, modality)
         if corpora is None:  # every corpus that exists here (real-only corpora need the data root)

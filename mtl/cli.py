@@ -6,6 +6,7 @@
     mtl run table1_visual_transfer -p generations 20  one notebook (by name or experiment) with parameters
     mtl book --profile smoke                          execute every notebook, then build _build/html
     mtl sweep --experiments real_recordings ...       a grid on all cores or a Dask cluster (mtl.sweep)
+    mtl corpus check my_faces.yaml                    a corpus card's counts, skips and face detection, in seconds
 
 Parameters are named by their :class:`~mtl.config.Config` fields
 (``generations``), beside a notebook's own (``seeds``, ``corpora`` ...); the
@@ -168,6 +169,77 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------
+# `mtl corpus check`: what a card reads, in seconds
+# ----------------------------------------------------------------------------
+FACE_SAMPLE = 48
+"""Images (or first frames of clips) `mtl corpus check` runs the face detector on; their crops fill a 6 x 8 sheet."""
+
+
+def _corpus_check(args: argparse.Namespace) -> int:
+    """``mtl corpus check``: counts per class and speaker, skip reasons, the face detector's hit rate."""
+    import pandas as pd
+
+    from mtl.corpora import corpus_card, load_corpus, resolve_corpus
+    from mtl.paths import results_dir
+
+    name = resolve_corpus(args.card)
+    card = corpus_card(name)
+    table = load_corpus(name)
+    print(f"{card.title} ({name}): {len(table)} files, {table['speaker'].nunique()} speakers, "
+          f"{table['utterance'].nunique()} utterances; root {card.folder}")
+    print(pd.crosstab(table["emotion"], table["speaker"], margins=True, margins_name="all").to_string())
+    skipped = table.attrs.get("skipped", [])
+    # "list.csv line 7: file not found" and "line 9: file not found" are one reason.
+    reasons = pd.Series([reason.split(": ", 1)[-1] if " line " in reason else reason for _, reason in skipped])
+    print(f"skipped {len(skipped)} file(s)" + (":" if skipped else ""))
+    for reason, count in reasons.value_counts().head(10).items():
+        print(f"  {count:5d}  {reason}")
+    visual = table[table["modality"].isin(["image", "video"])]
+    if len(visual):
+        output = Path(args.output) if args.output else results_dir() / "corpus-check" / f"{name}-faces.png"
+        hits, total = _face_sheet(visual, output)
+        print(f"face detector: a face in {hits} of {total} sampled files ({100 * hits / total:.0f} %)"
+              + ("; the card says faces: cropped, so runs resize whole images" if card.faces_cropped else "")
+              + f"; contact sheet of the crops: {output}")
+    return 0
+
+
+def _face_sheet(table: Any, output: Path) -> tuple[int, int]:
+    """Detect faces in up to :data:`FACE_SAMPLE` files of ``table``; write their crops as one PNG (misses red)."""
+    import cv2
+    import numpy as np
+
+    from mtl.config import get_profile
+    from mtl.features import faces
+    from mtl.media import iter_video_frames
+
+    config = get_profile("default")
+    chosen = table.sample(min(FACE_SAMPLE, len(table)), random_state=0).sort_values("path")
+    tiles, hits = [], 0
+    for path, modality in zip(chosen["path"], chosen["modality"]):
+        try:
+            if modality == "video":
+                frame = next(iter(iter_video_frames(path)))[1]
+            else:
+                frame = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            found = faces.detect_faces(frame, faces.score_threshold(config))
+        except (MtlError, cv2.error, StopIteration, ValueError):
+            frame, found = np.zeros((64, 64, 3), np.uint8), []
+        box = found[0][0] if found else (0, 0, frame.shape[1], frame.shape[0])
+        tile = faces.crop_face(frame, box, 64)
+        if found:
+            hits += 1
+        else:
+            tile = cv2.rectangle(tile.copy(), (0, 0), (63, 63), (255, 0, 0), 3)
+        tiles.append(tile)
+    tiles += [np.full((64, 64, 3), 255, np.uint8)] * (-len(tiles) % 8)
+    sheet = np.vstack([np.hstack(tiles[i:i + 8]) for i in range(0, len(tiles), 8)])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(output), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    return hits, len(chosen)
+
+
+# ----------------------------------------------------------------------------
 # parser
 # ----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
@@ -203,6 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a parameter for every notebook that declares it; repeatable")
     book.set_defaults(handler=_book)
     _add_sweep_parser(commands)
+    corpus = commands.add_parser("corpus", help="check a corpus of your own (a card, a manifest or a folder)")
+    checks = corpus.add_subparsers(dest="action", metavar="action", required=True)
+    check = checks.add_parser("check", help="counts per class and speaker, skipped files and why, face detection")
+    check.add_argument("card", help="a corpus card (.yaml), a manifest (.csv), a class folder or a corpus name")
+    check.add_argument("--output", metavar="PNG",
+                       help="contact sheet of face crops (default: <results dir>/corpus-check/<name>-faces.png)")
+    check.set_defaults(handler=_corpus_check)
     return parser
 
 

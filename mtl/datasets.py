@@ -149,7 +149,7 @@ def _size(path: Path) -> int:
 
 
 def corpus_provenance(corpus: str, kind: str, root: Path, table: pd.DataFrame, config: Config) -> dict[str, Any]:
-    """What data a run used: kind, copy, root, file count and a content hash.
+    """What data a run used: kind, copy, root, file count and a content hash (and the card of a card's corpus).
 
     ``root`` is the copy's folder as :func:`mtl.paths.portable_path` writes it
     (``$MTL_DATA_ROOT/emodb``, ``$MTL_CACHE_DIR/synthetic/savee-tiny-seed0``).
@@ -165,8 +165,11 @@ def corpus_provenance(corpus: str, kind: str, root: Path, table: pd.DataFrame, c
     sizes = tuple(_size(root / r) for r in relative)
     digest, method = _content_hash(str(root), relative, sizes)
     skipped = list(table.attrs.get("skipped", []))
+    card = corpus_card(corpus)
+    declared = {} if card.card is None else {"card": card.card, "card_digest": card.card_digest}
     return {
         "corpus": corpus,
+        **declared,
         "kind": kind,
         "copy": _describe_copy(corpus, kind, root, sorted(paths), config),
         "root": portable_path(root),
@@ -217,7 +220,8 @@ def load_dataset(corpus: str, modality: str = "audio", config: Config | None = N
     wanted = card.check_classes(classes if classes is not None else card.classes)
     root = corpus_root(corpus, kind, config)
     table = load_corpus(corpus, root=root, modality=modality)
-    features = build_features(table, config, progress=progress, n_jobs=n_jobs)
+    features = build_features(table, config, progress=progress, n_jobs=n_jobs,
+                              images_already_cropped=card.faces_cropped)
     keep = features.samples["emotion"].isin(wanted).to_numpy()
     features = features.subset(keep)
     provenance = corpus_provenance(corpus, kind, root, table, config)

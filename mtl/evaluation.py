@@ -68,9 +68,15 @@ def recording_keys(samples: pd.DataFrame) -> np.ndarray:
 
     The file path identifies a recording uniquely; utterance codes alone do
     not (SAVEE reuses ``a01`` for every speaker), so without a ``path`` column
-    the key is corpus + speaker + utterance.
+    the key is corpus + speaker + utterance. A table whose recordings span
+    several files (the frames of an image sequence, :mod:`mtl.corpora.cards`)
+    has a ``recording`` column, which wins.
     """
-    if "path" in samples.columns:
+    if "recording" in samples.columns:
+        parts = [samples["recording"].astype(str)]
+        if "corpus" in samples.columns:
+            parts.insert(0, samples["corpus"].astype(str))
+    elif "path" in samples.columns:
         parts = [samples["path"].astype(str)]
         if "corpus" in samples.columns:
             parts.insert(0, samples["corpus"].astype(str))

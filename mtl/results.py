@@ -364,6 +364,10 @@ def paper_comparison(summary: pd.DataFrame, table: str = "table1", digits: int =
     for any experiment). With ``stand_ins``, RAVDESS runs also match
     eNTERFACE+SAVEE -> EMO-DB rows (:data:`STAND_INS`). One output row per
     match (e.g. one per protocol or data kind), or one row marked "not run".
+    Then one row per summary row no paper row matched (a run on other
+    corpora, or on a corpus of your own), with Model "not in the paper" and
+    no paper values; the table's own experiments include their
+    ``"<experiment>-custom"`` runs (a chapter run on corpora of your choosing).
 
     Columns: Model, Method, Sources (used), Target, Modality, then for
     "Overall" and each class of the paper's table "<name> (paper)" (float) and
@@ -381,42 +385,56 @@ def paper_comparison(summary: pd.DataFrame, table: str = "table1", digits: int =
     if experiments is None:
         experiments = TABLE_EXPERIMENTS[table]
     if experiments != "all" and summary is not None and not summary.empty:
-        summary = summary[summary["experiment"].isin([experiments] if isinstance(experiments, str) else experiments)]
+        named = [experiments] if isinstance(experiments, str) else list(experiments)
+        # a chapter's runs on corpora of the reader's choosing are filed under "<experiment>-custom"
+        summary = summary[summary["experiment"].isin(named + [f"{name}-custom" for name in named])]
     class_columns = paper_order({c for e in entries for c in e["per_class"]})
-    rows = []
+    rows, matched = [], set()
     for entry in entries:
         matches = _matches(summary, entry, stand_ins)
-        base = {"Model": entry["model"], "Method": entry["method"], "Target": entry["target"],
-                "Modality": entry["modality"]}
-        for match, note in matches or [(None, "not run")]:
-            row = dict(base)
-            row["Sources"] = (match["sources"] if match is not None else "+".join(entry["sources"])) or "—"
-            row["Overall (paper)"] = entry["overall"]
-            row["Overall (ours)"] = (format_mean_sd(match["accuracy_mean"], match["accuracy_sd"], digits)
-                                     if match is not None else "—")
-            for name in class_columns:
-                label = ABBREVIATIONS.get(name, name)
-                row[f"{label} (paper)"] = entry["per_class"].get(name, float("nan"))
-                if match is not None and f"acc_{name}_mean" in match.index:
-                    row[f"{label} (ours)"] = format_mean_sd(match[f"acc_{name}_mean"], match[f"acc_{name}_sd"], digits)
-                else:
-                    row[f"{label} (ours)"] = "—"
-            row["Δ overall"] = (round(match["accuracy_mean"] - entry["overall"], digits + 1)
-                                if match is not None else float("nan"))
-            row["Data"] = match["data_kind"] if match is not None else "—"
-            row["Corpus copy"] = match["corpus_copy"] if match is not None else "—"
-            row["Protocol"] = match["protocol"] if match is not None else "—"
-            row["Profile"] = match["profile"] if match is not None else "—"
-            row["Seeds"] = ", ".join(map(str, match["seeds"])) if match is not None else "—"
-            row["Folds"] = f"{match['folds_done']}/{match['n_folds']}" if match is not None else "—"
-            row["Experiment"] = match["experiment"] if match is not None else "—"
-            row["Note"] = "; ".join(n for n in (entry["note"], note) if n)
-            for column, field, empty in (("Overall mean", "accuracy_mean", float("nan")),
-                                         ("Overall sd", "accuracy_sd", float("nan")), ("Classes", "classes", ""),
-                                         ("Records", "n_records", 0), ("Config id", "config_id", "")):
-                row[column] = match[field] if match is not None else empty
-            rows.append(row)
+        matched.update(match.name for match, _ in matches)
+        rows += [_comparison_row(entry, match, note, class_columns, digits)
+                 for match, note in matches or [(None, "not run")]]
+    # Runs the paper does not report (other corpora, a corpus of your own): shown after its rows, no paper value.
+    for index, match in ([] if summary is None else list(summary.iterrows())):
+        if index not in matched:
+            entry = {"model": "not in the paper", "method": match["method"], "target": match["target"],
+                     "modality": match["modality"], "sources": (), "overall": float("nan"), "per_class": {},
+                     "note": "a run the paper does not report"}
+            rows.append(_comparison_row(entry, match, "", class_columns, digits))
     return pd.DataFrame(rows)
+
+
+def _comparison_row(entry: dict[str, Any], match: pd.Series | None, note: str, class_columns: Sequence[str],
+                    digits: int) -> dict[str, Any]:
+    """One row of :func:`paper_comparison`: a paper ``entry`` beside its ``match`` (None: not run)."""
+    row = {"Model": entry["model"], "Method": entry["method"], "Target": entry["target"], "Modality": entry["modality"]}
+    row["Sources"] = (match["sources"] if match is not None else "+".join(entry["sources"])) or "—"
+    row["Overall (paper)"] = entry["overall"]
+    row["Overall (ours)"] = (format_mean_sd(match["accuracy_mean"], match["accuracy_sd"], digits)
+                             if match is not None else "—")
+    for name in class_columns:
+        label = ABBREVIATIONS.get(name, name)
+        row[f"{label} (paper)"] = entry["per_class"].get(name, float("nan"))
+        if match is not None and f"acc_{name}_mean" in match.index:
+            row[f"{label} (ours)"] = format_mean_sd(match[f"acc_{name}_mean"], match[f"acc_{name}_sd"], digits)
+        else:
+            row[f"{label} (ours)"] = "—"
+    row["Δ overall"] = (round(match["accuracy_mean"] - entry["overall"], digits + 1)
+                        if match is not None else float("nan"))
+    row["Data"] = match["data_kind"] if match is not None else "—"
+    row["Corpus copy"] = match["corpus_copy"] if match is not None else "—"
+    row["Protocol"] = match["protocol"] if match is not None else "—"
+    row["Profile"] = match["profile"] if match is not None else "—"
+    row["Seeds"] = ", ".join(map(str, match["seeds"])) if match is not None else "—"
+    row["Folds"] = f"{match['folds_done']}/{match['n_folds']}" if match is not None else "—"
+    row["Experiment"] = match["experiment"] if match is not None else "—"
+    row["Note"] = "; ".join(n for n in (entry["note"], note) if n)
+    for column, field, empty in (("Overall mean", "accuracy_mean", float("nan")),
+                                 ("Overall sd", "accuracy_sd", float("nan")), ("Classes", "classes", ""),
+                                 ("Records", "n_records", 0), ("Config id", "config_id", "")):
+        row[column] = match[field] if match is not None else empty
+    return row
 
 
 def _matches(summary: pd.DataFrame, entry: dict[str, Any], stand_ins: bool) -> list[tuple[pd.Series, str]]:

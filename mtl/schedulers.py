@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mtl.corpora import CARDS_ENV
 from mtl.io import check_main_guard, file_lock
 from mtl.paths import cache_dir, data_root, results_dir
 from mtl.records import usable_record
@@ -168,9 +169,10 @@ def run_source_task(cell: CellKind, n_threads: int = 1, environ: dict[str, str] 
 
 
 def shared_environ() -> dict[str, str]:
-    """The caller's ``MTL_CACHE_DIR``, ``MTL_RESULTS_DIR`` and ``MTL_DATA_ROOT``, which workers must share."""
+    """The caller's ``MTL_CACHE_DIR``, ``MTL_RESULTS_DIR``, ``MTL_DATA_ROOT`` and its corpus cards
+    (:data:`mtl.corpora.CARDS_ENV`), which workers must share."""
     return {"MTL_CACHE_DIR": str(cache_dir()), "MTL_RESULTS_DIR": str(results_dir()),
-            "MTL_DATA_ROOT": str(data_root())}
+            "MTL_DATA_ROOT": str(data_root()), CARDS_ENV: os.environ.get(CARDS_ENV, "")}
 
 
 # ---------------------------------------------------------------------------

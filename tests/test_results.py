@@ -179,6 +179,18 @@ def test_paper_comparison_uses_the_tables_own_experiments_by_default():
     assert sorted(everything[everything["Target"] == "savee"]["Overall (ours)"]) == ["0.20", "0.60"]
 
 
+def test_runs_the_paper_does_not_report_follow_its_rows_with_no_paper_value():
+    """A chapter run on corpora of the reader's choosing (``<experiment>-custom``) is shown, not dropped."""
+    paper_row = make_record(accuracy=0.6)
+    own = make_record(method="finetune", accuracy=0.4, experiment="table1_visual_transfer-custom")  # Table 1: transfer
+    elsewhere = make_record(accuracy=0.3, experiment="convergence")  # another chapter's run: left out
+    table = paper_comparison(summarise([paper_row, own, elsewhere]), "table1")
+    extra = table[table["Model"] == "not in the paper"]
+    assert extra[["Method", "Sources", "Overall (ours)"]].values.tolist() == [["finetune", "enterface", "0.40"]]
+    assert extra["Overall (paper)"].isna().all() and extra["Δ overall"].isna().all()
+    assert table.index[table["Model"] == "not in the paper"].min() > table.index[table["Model"] != "not in the paper"].max()
+
+
 def test_pooled_confusion_sums_folds():
     from mtl.results import pooled_confusion
 

@@ -107,13 +107,19 @@ def _is_utf8(path: str | Path) -> bool:
 class TableBuilder:
     """Collects rows, skipped files and missing files of one corpus; builds the table."""
 
-    def __init__(self, corpus: str, strict: bool = False):
+    def __init__(self, corpus: str, strict: bool = False, sequences: bool = False, columns: Iterable[str] = ()):
+        """``sequences``: several files may share an utterance id (the frames of one image sequence; grouped
+        by speaker, emotion code and utterance, see :meth:`build`); ``columns``: extra per-row columns kept besides
+        :data:`OPTIONAL_COLUMNS` (a corpus card's attributes)."""
         self.corpus = corpus
         self.strict = strict
+        self.sequences = sequences
+        self.columns = tuple(columns)
         self.rows: list[dict[str, str]] = []
         self.skipped: list[tuple[str, str]] = []
         self.missing: list[tuple[str, str]] = []
         self._first_path: dict[str, str] = {}
+        self._paths: dict[str, str] = {}  # path -> its utterance id
 
     def skip(self, path: str | Path, reason: str) -> None:
         """Record a file that cannot be used (raise at once when strict), its path written by :func:`printable_path`."""
@@ -174,24 +180,41 @@ class TableBuilder:
         self.missing.append((str(path), reason))
 
     def add(self, path: Path, modality: str, speaker: str, utterance: str, emotion: str, code: str,
-            **optional: str) -> None:
-        """Add one row; a path that is not valid UTF-8, and a second file with the same utterance id, are skipped."""
+            where: str = "", **optional: str) -> None:
+        """Add one row; skipped: a path that is not valid UTF-8, the same file twice, and (unless ``sequences``)
+        a second file with the same utterance id; ``where`` (``"list.csv line 7: "``) starts their reasons."""
         if not _is_utf8(path):
             self.skip(path, "path is not valid UTF-8 (shown with \\x escapes): the audio and video decoders cannot "
                             "open it and the feature cache cannot store it; rename the file or folder")
             return
-        if utterance in self._first_path:
-            self.skip(path, f"duplicate utterance id {utterance!r} (first file: {self._first_path[utterance]})")
+        if str(path) in self._paths:
+            self.skip(path, f"{where}the same file twice (first as utterance {self._paths[str(path)]!r})")
             return
-        self._first_path[utterance] = str(path)
+        # A sequence is one speaker's take of one emotion (take "2" of anger is not take "2" of joy);
+        # without sequences an utterance id is one file.
+        group = f"{speaker}/{code}/{utterance}" if self.sequences else utterance
+        if group in self._first_path and not self.sequences:
+            self.skip(path, f"{where}duplicate utterance id {utterance!r} (first file: {self._first_path[utterance]})")
+            return
+        self._first_path.setdefault(group, str(path))
+        self._paths[str(path)] = utterance
         row = dict(path=str(path), corpus=self.corpus, modality=modality, speaker=speaker,
                    utterance=utterance, emotion=emotion, code=code)
-        row.update({k: v for k, v in optional.items() if k in OPTIONAL_COLUMNS})
+        row.update({k: v for k, v in optional.items() if k in OPTIONAL_COLUMNS or k in self.columns})
+        if self.sequences:
+            row["recording"] = group
         self.rows.append(row)
 
     def build(self) -> pd.DataFrame:
-        """The tidy table (schema :data:`COLUMNS` + available optional columns), with the reports in ``attrs``."""
-        optional = [c for c in OPTIONAL_COLUMNS if any(c in r for r in self.rows)]
+        """The tidy table (schema :data:`COLUMNS` + available optional columns), with the reports in ``attrs``.
+
+        With ``sequences``, a table where some utterance has several files
+        gets a ``recording`` column (``speaker/code/utterance``): the key that
+        :func:`mtl.evaluation.recording_keys` groups the files of one sequence by.
+        """
+        optional = [c for c in (*OPTIONAL_COLUMNS, *self.columns) if any(c in r for r in self.rows)]
+        if self.sequences and len(self._first_path) < len(self.rows):
+            optional.append("recording")
         df = pd.DataFrame(self.rows, columns=[*COLUMNS, *optional])
         df.attrs["skipped"] = list(self.skipped)
         df.attrs["missing"] = list(self.missing)

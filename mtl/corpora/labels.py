@@ -7,6 +7,9 @@ same emotion in every experiment. Tables use the paper's column order
 (:data:`PAPER_ORDER`, abbreviations in :data:`ABBREVIATIONS`).
 
 Each corpus's own class set is on its card (:mod:`mtl.corpora.registry`).
+A corpus card (:mod:`mtl.corpora.cards`) may declare a class outside
+:data:`EMOTIONS` (``contempt``): :func:`declare_emotion` makes it a name of
+its own, kept by every function here and sorted among the others.
 
 >>> normalise_emotion("Happy")
 'happiness'
@@ -14,6 +17,7 @@ Each corpus's own class set is on its card (:mod:`mtl.corpora.registry`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import pandas as pd
@@ -50,8 +54,38 @@ _ALIASES: dict[str, str] = {
 }
 
 
+_DECLARED: set[str] = set()
+"""Names outside :data:`EMOTIONS` declared by corpus cards (:func:`declare_emotion`)."""
+_NEW_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
 class LabelError(MtlError, ValueError):
     """An emotion name is unknown, or a set of corpora shares no class."""
+
+
+def declare_emotion(name: str) -> str:
+    """Accept ``name`` as an emotion from now on; returns its canonical name.
+
+    A known name or synonym gives its canonical name (``"Happy"`` ->
+    ``"happiness"``) and declares nothing; any other name, lower-cased, becomes
+    a class of its own (``"Contempt"`` -> ``"contempt"``), which
+    :func:`normalise_emotion`, :func:`canonical_order` and :func:`paper_order`
+    keep. Raises :class:`LabelError` for a name that is not lower-case letters,
+    digits and ``_`` after lower-casing (it becomes a table column and a file name).
+    """
+    key = str(name).strip().lower()
+    if key in _ALIASES:
+        return _ALIASES[key]
+    if not _NEW_NAME.match(key):
+        raise LabelError(f"emotion name {name!r} must be letters, digits and '_', starting with a letter")
+    _ALIASES[key] = key
+    _DECLARED.add(key)
+    return key
+
+
+def emotion_names() -> tuple[str, ...]:
+    """Every accepted canonical name: :data:`EMOTIONS` and the declared ones, in canonical (alphabetical) order."""
+    return tuple(sorted({*EMOTIONS, *_DECLARED}))
 
 
 def normalise_emotion(name: str) -> str:
@@ -61,21 +95,21 @@ def normalise_emotion(name: str) -> str:
     """
     key = str(name).strip().lower()
     if key not in _ALIASES:
-        raise LabelError(f"unknown emotion {name!r}; use one of {', '.join(EMOTIONS)} "
-                         f"(or a synonym such as 'happy', 'angry', 'sad')")
+        raise LabelError(f"unknown emotion {name!r}; use one of {', '.join(emotion_names())} "
+                         f"(or a synonym such as 'happy', 'angry', 'sad'; a corpus card's labels may declare others)")
     return _ALIASES[key]
 
 
 def canonical_order(classes: Iterable[str]) -> list[str]:
     """``classes`` normalised, de-duplicated and sorted in canonical order."""
     names = {normalise_emotion(c) for c in classes}
-    return [e for e in EMOTIONS if e in names]
+    return [e for e in emotion_names() if e in names]
 
 
 def paper_order(classes: Iterable[str]) -> list[str]:
-    """``classes`` in the paper's table order (Ang Sur Dis Fea Hap Sad Neu Bor Cal)."""
+    """``classes`` in the paper's table order (Ang Sur Dis Fea Hap Sad Neu Bor Cal), then declared ones alphabetically."""
     names = {normalise_emotion(c) for c in classes}
-    return [e for e in PAPER_ORDER if e in names]
+    return [e for e in (*PAPER_ORDER, *sorted(_DECLARED)) if e in names]
 
 
 def restrict(df: pd.DataFrame, classes: Iterable[str]) -> pd.DataFrame:

@@ -58,6 +58,12 @@ class CorpusCard:
     loader: Loader
     generator: str | None = None
     """Layout :func:`mtl.synthetic.make_corpus` writes as a stand-in; None: real recordings only."""
+    faces_cropped: bool = False
+    """Its images are face crops already: the features resize them, no face detection (a card's ``faces: cropped``)."""
+    card: str | None = None
+    """The corpus card that declared it, as records write it (:mod:`mtl.corpora.cards`); None for a built-in corpus."""
+    card_digest: str | None = None
+    """Hash of that card's content (the file's SHA-1; for an inferred card, of what was inferred)."""
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum() or self.name != self.name.lower():
@@ -107,9 +113,25 @@ def register_corpus(card: CorpusCard, replace: bool = False) -> CorpusCard:
     return card
 
 
+_REFRESH: list[Callable[[], None]] = []
+
+
+def on_unknown_corpus(refresh: Callable[[], None]) -> None:
+    """Call ``refresh()`` (which may register cards) before :func:`corpus_card` reports a name as unknown.
+
+    :mod:`mtl.corpora.cards` hooks in the re-reading of its environment
+    variable: a worker forked before the parent registered a card learns of
+    it when its task sets the variable (:func:`mtl.schedulers.prepare_worker`).
+    """
+    _REFRESH.append(refresh)
+
+
 def corpus_card(name: str, modality: str | None = None) -> CorpusCard:
     """The card of ``name`` (checked to have ``modality`` when given); the error lists the known corpora."""
     card = _CARDS.get(str(name))
+    for refresh in _REFRESH if card is None else ():
+        refresh()
+        card = _CARDS.get(str(name))
     if card is None:
         raise ConfigError(f"unknown corpus {name!r}; known corpora: {', '.join(_CARDS)}")
     if modality is not None:
