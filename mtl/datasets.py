@@ -50,6 +50,8 @@ def resolve_data_kind(corpus: str, data: str = "auto") -> str:
     real_root = data_root() / info.folder
     if data in ("auto", "real") and real_root.is_dir():
         return "real"
+    if info.card:  # a corpus of your own: its card says where it is, not MTL_DATA_ROOT
+        raise MissingDataError(_card_root_missing(info, real_root))
     if data == "real":
         raise MissingDataError(
             f"real {info.title} requested (data='real') but {real_root} does not exist: set MTL_DATA_ROOT "
@@ -67,9 +69,15 @@ def corpus_root(corpus: str, kind: str, config: Config) -> Path:
     if kind == "real":
         root = data_root() / info.folder
         if not root.is_dir():
-            raise MissingDataError(f"real {info.title} not found at {root}: set MTL_DATA_ROOT")
+            raise MissingDataError(_card_root_missing(info, root) if info.card else
+                                   f"real {info.title} not found at {root}: set MTL_DATA_ROOT")
         return root
     return Path(make_corpus(corpus, size=config.synthetic_size))
+
+
+def _card_root_missing(info: Any, root: Path) -> str:
+    return (f"{info.title} ({info.name}): {root}, the root its corpus card {info.card} declares, does not "
+            "exist (fix `root:` in the card, or move the corpus back)")
 
 
 # ---------------------------------------------------------------------------

@@ -189,3 +189,16 @@ def test_a_chapter_runs_on_two_cards_with_mtl_run(tmp_path, capsys):
     assert "not in the paper" in text and "cards_run_tgt" in text
     records = [json.loads(p.read_text()) for p in (results_dir() / "runs").glob("*-custom/*.json")]
     assert {r["method"] for r in records if r["target"] == "cards_run_tgt"} == {"scratch", "finetune", "transfer"}
+
+
+def test_a_card_whose_root_has_gone_says_so_and_names_the_card(tmp_path):
+    from mtl.corpora import resolve_corpus
+    from mtl.datasets import resolve_data_kind
+    from mtl.errors import MissingDataError
+
+    card = audio_card(tmp_path / "a", "cards_moved")
+    name = resolve_corpus(str(card))
+    assert resolve_data_kind(name) == "real"
+    (tmp_path / "a" / "audio").rename(tmp_path / "a" / "elsewhere")
+    with pytest.raises(MissingDataError, match=r"cards_moved.*the root its corpus card .*cards_moved.yaml declares"):
+        resolve_data_kind(name)
