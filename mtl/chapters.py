@@ -406,7 +406,7 @@ def learning_curve_finding(records: Any, share: float = 0.9) -> Finding:
                      f"({share:.0%} of it by generation {near})")
     points = frame.groupby(["method", "seed", "fold"]).size()
     return Finding([f"Held-out accuracy of the best pathway, mean over folds and seeds: {'; '.join(parts)}.",
-                    f"{runs} curves of {points.min()}–{points.max()} points each."])
+                    f"{runs} curves of {_span(points.min(), points.max())} points each."])
 
 
 def pathway_finding(record: Mapping[str, Any]) -> Finding:
@@ -465,3 +465,8 @@ def corpus_overview(tables: Mapping[tuple[str, str], Any]) -> Any:
                      "classes": ", ".join(sorted(table["emotion"].unique())),
                      "skipped": len(table.attrs.get("skipped", []))})
     return pd.DataFrame(rows)
+
+
+def _span(low: int, high: int) -> str:
+    """``"20"`` or ``"12–20"``: a count that may vary, written once when it does not."""
+    return f"{low}" if low == high else f"{low}–{high}"

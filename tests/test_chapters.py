@@ -67,7 +67,7 @@ def test_learning_curve_and_pathway_findings():
     from mtl.chapters import learning_curve_finding, pathway_finding
 
     finding = str(learning_curve_finding([make_record(), make_record(method="scratch", sources=())]))
-    assert "transfer 0.20 after generation 2" in finding and "2 curves of 2–2 points" in finding
+    assert "transfer 0.20 after generation 2" in finding and "2 curves of 2 points each" in finding
     assert "No held-out accuracy" in str(learning_curve_finding([]))
     record = make_record()
     record["pathways"] = {"source": {"best": [[1, 2], [3], [4, 5]]},
