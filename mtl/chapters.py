@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from mtl.cells import RunSpec, parse_run_spec, resolve_classes
-from mtl.config import DATA_MODES, MODALITIES, PAPER, PAPER_SYMBOLS, PROTOCOLS, check_choice, get_profile
+from mtl.config import DATA_MODES, MODALITIES, PAPER, PAPER_SYMBOLS, PROTOCOLS, check_choice, check_seeds, get_profile
 from mtl.corpora import CORPORA, corpus_card, load_corpus, resolve_corpus
 from mtl.datasets import corpus_root, resolve_data_kind
 from mtl.errors import ConfigError, MissingDataError
@@ -238,9 +238,7 @@ def plan_notebook(experiment: str | None = None, *, data_root: str | Path | None
     config = get_profile(profile, **overrides)
     if seeds is None:
         seeds = (config.seed,)
-    seeds = (seeds,) if isinstance(seeds, int) else tuple(seeds)
-    if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
-        raise ConfigError(f"seeds must be one non-negative integer or a list of them, got {seeds!r}")
+    seeds = check_seeds(seeds)
     if protocol is not None:
         protocols = (protocol,) if isinstance(protocol, str) else tuple(protocol)
         for name in protocols:

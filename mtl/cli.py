@@ -29,8 +29,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from mtl.config import (DATA_MODES, METHODS, MODALITIES, PROFILES, PROTOCOLS, canonical_names, check_types,
-                        get_profile, paper_defaults, parse_value)
+from mtl.config import (DATA_MODES, METHODS, MODALITIES, PROFILES, PROTOCOLS, canonical_names, check_seeds,
+                        check_types, get_profile, paper_defaults, parse_value)
 from mtl.errors import MtlError
 
 EXIT_FAILED = 1
@@ -84,10 +84,9 @@ def _run(args: argparse.Namespace) -> int:
         # given; None keeps the profile's): a value out of range is a usage error now, not a failed notebook.
         values = check_parameter_names(info, parameters)
         fields = {k: v for k, v in values.items() if k in paper_defaults() and k != "profile" and v is not None}
-        config = get_profile(values.get("profile") or info.parameters["profile"], **fields)
-        seeds = values.get("seeds")
-        for seed in [seeds] if isinstance(seeds, (int, str)) else seeds or ():
-            config.replace(seed=seed)  # each seed's type and range, as the notebook's cells will take it
+        get_profile(values.get("profile") or info.parameters["profile"], **fields)
+        if values.get("seeds") is not None:  # None: the profile's seed
+            check_seeds(values["seeds"])  # as the notebook's plan checks them
     output = Path(args.output) if args.output else PROJECT_DIR / "_build" / "notebooks" / f"{info.name}.ipynb"
     print(f">> {info.name}: executing with {parameters or 'its default parameters'}")
     run = run_notebook(args.name, output, parameters, log_output=args.log_output)

@@ -215,8 +215,7 @@ class Config:
         need(self.synthetic_size in ("full", "tiny"), f"synthetic_size must be 'full' or 'tiny', got {self.synthetic_size!r}")
         need(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         need(self.eval_every >= 0, f"eval_every must be >= 0, got {self.eval_every}")
-        need(0 <= self.seed <= _MAX_SEED, f"seed must be between 0 and 2**32 - 1 (what the fold shuffling takes), "
-                                          f"got {self.seed}")
+        check_seeds(self.seed)
 
     # ------------------------------------------------------------------
     @property
@@ -307,6 +306,25 @@ def check_type(name: str, value: Any) -> None:
         symbol = next((s for s, f in PAPER_SYMBOLS.items() if f == field), None)
         label = f"{name} ({field})" if name != field else f"{field} ({symbol})" if symbol else field
         raise ConfigError(f"{label} must be {_describe(expected)}, got {value!r} ({type(value).__name__})")
+
+
+def check_seeds(seeds: Any) -> tuple[int, ...]:
+    """One seed or a list of them as a tuple of ints, each checked as :attr:`Config.seed` is.
+
+    A seed is an integer (never a ``bool``) from 0 to 2**32 - 1, the range the
+    fold shuffling takes; an empty list, or any other value, raises
+    :class:`~mtl.errors.ConfigError` naming it. Notebooks (their ``seeds``
+    parameter), the ablation, ``mtl run`` and :class:`Config` itself check
+    seeds here.
+    """
+    seeds = (seeds,) if isinstance(seeds, (numbers.Integral, str)) else tuple(seeds)
+    if not seeds:
+        raise ConfigError("seeds is empty: give one seed or a list of them")
+    for seed in seeds:
+        check_type("seed", seed)
+        if not 0 <= seed <= _MAX_SEED:
+            raise ConfigError(f"seed must be between 0 and 2**32 - 1 (what the fold shuffling takes), got {seed}")
+    return tuple(int(seed) for seed in seeds)
 
 
 def check_types(values: Mapping[str, Any]) -> None:

@@ -28,7 +28,7 @@ from mtl.ablation.nested import saved_selections
 from mtl.ablation.records import anchor_records, find_record, load_ablation_records, outer_only, record_index, \
     records_overview
 from mtl.ablation.verdict import AblationFindings, AblationSummary, ablation_findings, ablation_summary, paper_numbers
-from mtl.config import canonical_names, get_profile
+from mtl.config import canonical_names, check_seeds, get_profile
 from mtl.corpora import corpus_card
 from mtl.datasets import resolve_data_kind
 from mtl.errors import ConfigError, MissingDataError
@@ -240,9 +240,7 @@ def plan_ablation(profile: str | None = None, data_root: str | Path | None = Non
                                  **(overrides or {})})
     generations = overrides.pop("generations", BUDGET.generations)
     config = get_profile(profile, **({"folds": folds} if folds is not None else {}))
-    seeds = BUDGET.seeds if seeds is None else (seeds,) if isinstance(seeds, int) else tuple(seeds)
-    if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
-        raise ConfigError(f"seeds must be one non-negative integer or a list of them, got {seeds!r}")
+    seeds = check_seeds(BUDGET.seeds if seeds is None else seeds)
     chosen = check_factors(factors)
     check_one_of("budget", budget, BUDGET_RULES)
     check_one_of("source_budget", source_budget, SOURCE_BUDGETS)
