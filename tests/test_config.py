@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import pytest
 
 from mtl.config import PAPER, PROFILES, Config, get_profile
@@ -29,7 +32,16 @@ def test_classroom_profile_is_smaller_than_default_on_full_corpora():
     assert classroom.steps_per_pathway is not None and classroom.frame_step >= default.frame_step
     assert classroom.eval_every == 1  # a learning-curve point every generation
     assert set(classroom.differences_from_paper()) == {"generations", "folds", "steps_per_pathway", "frame_step",
-                                                       "checkpoint_every", "eval_every"}
+                                                       "checkpoint_every", "eval_every", "lr"}
+
+
+def test_classroom_learning_rate_is_the_one_chosen_on_inner_folds():
+    """The profile's lr is the committed selection's choice, made at the profile's own budget."""
+    selection = json.loads((Path(__file__).resolve().parents[1] / "results" / "classroom-selection.json").read_text())
+    classroom, scores = get_profile("classroom"), selection["mean_inner_accuracy"]
+    assert float(max(scores, key=scores.get)) == selection["chosen_lr"] == classroom.lr
+    assert {key: getattr(classroom, key) for key in selection["budget"]} == selection["budget"]
+    assert all(run["outer_fold"] == 0 for run in selection["runs"])  # chosen on fold 0's training part only
 
 
 def test_steps_for_one_pass_and_literal_epochs():
