@@ -26,7 +26,6 @@ chapter cites it.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import defaultdict
 
