@@ -1,4 +1,4 @@
-"""Atomic writes, locks and content hashes.
+"""Atomic writes, locks, content hashes, and the safety rules of worker processes.
 
 Every file the package writes goes through :func:`atomic_write`: the content
 is written to a temporary file in the same folder, flushed and fsynced, then
@@ -18,6 +18,8 @@ import multiprocessing
 import os
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -85,6 +87,28 @@ def file_lock(path: str | Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    """Make this worker process exit within ``interval`` seconds (default 1) of process ``parent`` ending.
+
+    Call it in a pool worker's initialiser with the pid of the process that
+    made the pool. A worker waits for tasks on a queue whose write end it
+    holds itself, so it never sees its parent die: a killed ``mtl sweep`` or
+    feature extraction would otherwise leave its workers behind, computing
+    and then waiting forever, a few hundred MB each. A daemon thread checks
+    the parent every ``interval`` seconds and ends the process with status 1.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            try:
+                os.kill(parent, 0)  # signal 0: only asks whether the process exists
+            except (ProcessLookupError, PermissionError):  # gone (or its pid reused by another user's process)
+                os._exit(1)
+
+    threading.Thread(target=watch, name="mtl-exit-with-parent", daemon=True).start()
 
 
 def check_main_guard() -> None:

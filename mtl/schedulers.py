@@ -24,16 +24,18 @@ import contextlib
 import logging
 import os
 import resource
+import signal
 import socket
+import threading
 import time
 import traceback
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mtl.corpora import CARDS_ENV
-from mtl.io import check_main_guard, file_lock
+from mtl.io import check_main_guard, exit_with_parent, file_lock
 from mtl.paths import cache_dir, data_root, results_dir
 from mtl.records import usable_record
 from mtl.runner import run, source_model
@@ -86,8 +88,14 @@ def _failed(outcome: dict[str, Any], error: BaseException | str, trace: str | No
     return {**outcome, "status": "failed", "error": message, "traceback": trace, "seconds": 0.0}
 
 
-def prepare_worker(n_threads: int = 1, environ: dict[str, str] | None = None) -> None:
-    """Set a worker process up for tasks: ``environ`` (see :func:`shared_environ`), then :func:`limit_threads`."""
+def prepare_worker(n_threads: int = 1, environ: dict[str, str] | None = None, parent: int | None = None) -> None:
+    """Set a worker process up for tasks: ``environ`` (see :func:`shared_environ`), then :func:`limit_threads`.
+
+    With ``parent`` (a pid) the worker also exits when that process ends
+    (:func:`mtl.io.exit_with_parent`).
+    """
+    if parent is not None:
+        exit_with_parent(parent)
     for name, value in (environ or {}).items():
         os.environ[name] = value
     limit_threads(n_threads)
@@ -282,11 +290,12 @@ def run_pool(tasks: Sequence[Task], workers: int, threads: int, allowed_failures
             ready.extend(waiting.pop(task.name, []))
 
     completed = False
+    restore_sigterm = _exit_on_sigterm()
     try:
         while ready or in_flight:
             if pool is None:
                 pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=prepare_worker,
-                                           initargs=(threads, environ))
+                                           initargs=(threads, environ, os.getpid()))
             while ready and len(in_flight) < workers:
                 task = ready.popleft()
                 source = source_outcomes.get(task.after) if task.after else None
@@ -333,8 +342,31 @@ def run_pool(tasks: Sequence[Task], workers: int, threads: int, allowed_failures
                     ready.appendleft(task)
         completed = True
     finally:
+        restore_sigterm()
         if pool is not None:
+            if not completed:  # interrupted: stop the workers' tasks too (they resume from checkpoints)
+                # The pool's processes: no public way to reach them before Python 3.14's terminate_workers().
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    process.terminate()
             pool.shutdown(wait=completed, cancel_futures=True)
+
+
+def _exit_on_sigterm() -> Callable[[], None]:
+    """Make SIGTERM raise SystemExit in this process until the returned function is called.
+
+    Python's default for SIGTERM ends the process at once, without running
+    ``finally`` blocks, so a sweep killed by ``kill`` or a batch system would
+    leave its pool's workers computing. Only the main thread may set a
+    handler; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def local_cluster(workers: int = 2, threads_per_task: int = 1, environ: dict[str, str] | None = None) -> Any:

@@ -248,3 +248,39 @@ def test_lost_pool_worker_is_replaced_and_its_cells_resume(runs):
     rerun = run_sweep(cells, workers=2, progress=False)
     assert rerun.counts == Counter(skipped=2)
     assert _records(cells) == before
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Pids of the processes whose environment holds ``marker`` (this test's results folder)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker.encode() in environ.read_bytes():
+                found.append(int(environ.parent.name))
+        except OSError:  # gone meanwhile, or not ours
+            pass
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_killed_sweep_leaves_no_worker_behind(runs, signum):
+    """A sweep killed while its pool computes takes its workers (and their fork server) with it."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "mtl.cli", "sweep", "--experiments", EXPERIMENT, "--corpora", "savee",
+               "--methods", "scratch", "--modality", "audio", "--profile", "smoke", "--data", "synthetic",
+               "--folds", "0", "1", "--workers", "2", "-p", "generations", "5000"]
+    sweep = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = f"MTL_RESULTS_DIR={os.environ['MTL_RESULTS_DIR']}"
+    try:
+        # the sweep, its fork server and two workers: the workers are computing
+        _wait_for(lambda: len(_processes_with(marker)) >= 4, 90, "the pool's workers to start")
+        time.sleep(2)
+        sweep.send_signal(signum)
+        sweep.wait(30)
+        _wait_for(lambda: not _processes_with(marker), 15, "every process of the sweep to end")
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()

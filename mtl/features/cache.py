@@ -67,7 +67,7 @@ import pandas as pd
 from mtl import paths
 from mtl.config import Config
 from mtl.errors import BadInputError, ConfigError, MtlError
-from mtl.io import file_digest, file_lock, read_json, stable_hash, write_json
+from mtl.io import exit_with_parent, file_digest, file_lock, read_json, stable_hash, write_json
 
 log = logging.getLogger("mtl.features")
 
@@ -403,7 +403,8 @@ def _extract_all(table: pd.DataFrame, config: Config, n_jobs: int | None, progre
                 yield position, result
             return
         context = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded) as pool:
+        with cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded,
+                                    initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(extract_file, path, modality, config, images_already_cropped): position
                        for position, (path, modality) in enumerate(tasks)}
             waiting: dict[int, dict[str, Any] | str] = {}
@@ -447,8 +448,12 @@ def _worker_count(n_jobs: int | None, n_tasks: int) -> int:
     return max(1, min(wanted, n_tasks))
 
 
-def _single_threaded() -> None:
-    """Worker initialiser: one thread for BLAS/OpenMP, OpenCV and torch, so n_jobs workers use n_jobs cores."""
+def _single_threaded(parent: int) -> None:
+    """Worker initialiser: one thread for BLAS/OpenMP, OpenCV and torch, so n_jobs workers use n_jobs cores.
+
+    The worker also ends when ``parent`` (the extracting process) does (:func:`mtl.io.exit_with_parent`).
+    """
+    exit_with_parent(parent)
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = "1"
     import cv2

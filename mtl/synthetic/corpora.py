@@ -53,7 +53,7 @@ import soundfile as sf
 from mtl import paths
 from mtl.corpora import corpus_card, corpus_names, emodb, enterface, savee
 from mtl.errors import ConfigError
-from mtl.io import read_json, write_json
+from mtl.io import exit_with_parent, read_json, write_json
 from mtl.media import write_avi
 from mtl.synthetic import faces
 from mtl.synthetic.speech import CORPUS_STYLES, Speaker, make_speaker, synthesize
@@ -241,11 +241,14 @@ def _generate(name: str, size: str, seed: int, items: list[Item], staging: Path,
     if workers <= 1:
         return [table for job in jobs for table in _write_items(*job)]
     context = multiprocessing.get_context("spawn")  # no forked copies of the parent's threads
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_quiet_worker) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_quiet_worker,
+                             initargs=(os.getpid(),)) as pool:
         return [table for tables in pool.map(_write_items, *zip(*jobs)) for table in tables]
 
 
-def _quiet_worker() -> None:
+def _quiet_worker(parent: int) -> None:
+    """Worker initialiser: one OpenCV thread, and an end with ``parent`` (:func:`mtl.io.exit_with_parent`)."""
+    exit_with_parent(parent)
     import cv2
 
     cv2.setNumThreads(1)
