@@ -271,7 +271,7 @@ def _paper_reference(modality: str) -> str:
     values = [(METHOD_NAMES[e["method"]], e["overall"]) for e in PAPER_VALUES[table]
               if e["target"] == "savee" and e["modality"] == modality]
     listed = ", ".join(f"{name} {value:.2f}" for name, value in values)
-    return f"the paper's on eNTERFACE → SAVEE ({table.replace('table', 'Table ')}: {listed}) is {_order(values)}"
+    return f"the paper's order on eNTERFACE → SAVEE ({table.replace('table', 'Table ')}: {listed}) is {_order(values)}"
 
 
 def own_corpus_finding(records: Any) -> Finding:
@@ -284,14 +284,17 @@ def own_corpus_finding(records: Any) -> Finding:
     summary = _ordered(summarise(items))
     if summary.empty:
         return Finding(["No record of these runs has been computed yet, so there is nothing to show."])
+    kinds = {r["target"]: r["data"]["kinds"] for r in items}
     sentences = []
     for (target, protocol), group in summary.groupby(["target", "protocol"], sort=False):
         values = [(METHOD_NAMES.get(r["method"], r["method"]), r["accuracy_mean"]) for _, r in group.iterrows()]
         listed = ", ".join(f"{name} {format_mean_sd(r['accuracy_mean'], r['accuracy_sd'])}"
                            for (name, _), (_, r) in zip(values, group.iterrows()))
         n = len(group["classes"].iloc[0].split(","))
-        where = f"On {_title(target)} ({group['data_kind'].iloc[0]} data" + (
-            f", {protocol} protocol)" if summary["protocol"].nunique() > 1 else ")")
+        sources = {kind for corpus, kind in kinds[target].items() if corpus != target}
+        where = (f"On {_title(target)} ({kinds[target][target]}"
+                 + (f"; source {', '.join(sorted(sources))}" if sources - {kinds[target][target]} else "")
+                 + (f"; {protocol} protocol)" if summary["protocol"].nunique() > 1 else ")"))
         sentence = f"{where}: {listed}; chance is {1 / n:.2f} ({n} classes)."
         if len(values) > 1:
             sentence += (f" The order here is {_order(values)}; "
