@@ -284,16 +284,20 @@ def own_corpus_finding(records: Any) -> Finding:
     summary = _ordered(summarise(items))
     if summary.empty:
         return Finding(["No record of these runs has been computed yet, so there is nothing to show."])
-    kinds = {r["target"]: r["data"]["kinds"] for r in items}
+    kinds: dict[str, dict[str, set[str]]] = {}  # target -> its own kind, and its sources' kinds
+    for record in items:
+        for corpus, kind in record["data"]["kinds"].items():
+            role = "target" if corpus == record["target"] else "sources"
+            kinds.setdefault(record["target"], {"target": set(), "sources": set()})[role].add(kind)
     sentences = []
     for (target, protocol), group in summary.groupby(["target", "protocol"], sort=False):
         values = [(METHOD_NAMES.get(r["method"], r["method"]), r["accuracy_mean"]) for _, r in group.iterrows()]
         listed = ", ".join(f"{name} {format_mean_sd(r['accuracy_mean'], r['accuracy_sd'])}"
                            for (name, _), (_, r) in zip(values, group.iterrows()))
         n = len(group["classes"].iloc[0].split(","))
-        sources = {kind for corpus, kind in kinds[target].items() if corpus != target}
-        where = (f"On {_title(target)} ({kinds[target][target]}"
-                 + (f"; source {', '.join(sorted(sources))}" if sources - {kinds[target][target]} else "")
+        own, sources = sorted(kinds[target]["target"]), kinds[target]["sources"]
+        where = (f"On {_title(target)} ({', '.join(own)}"
+                 + (f"; source {', '.join(sorted(sources))}" if sources - set(own) else "")
                  + (f"; {protocol} protocol)" if summary["protocol"].nunique() > 1 else ")"))
         sentence = f"{where}: {listed}; chance is {1 / n:.2f} ({n} classes)."
         if len(values) > 1:
