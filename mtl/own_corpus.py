@@ -296,9 +296,10 @@ def own_corpus_finding(records: Any) -> Finding:
                            for (name, _), (_, r) in zip(values, group.iterrows()))
         n = len(group["classes"].iloc[0].split(","))
         own, sources = sorted(kinds[target]["target"]), kinds[target]["sources"]
-        where = (f"On {_title(target)} ({', '.join(own)}"
-                 + (f"; source {', '.join(sorted(sources))}" if sources - set(own) else "")
-                 + (f"; {protocol} protocol)" if summary["protocol"].nunique() > 1 else ")"))
+        notes = [] if all(kind in _title(target) for kind in own) else [", ".join(own)]  # a title may say it
+        notes += [f"source {', '.join(sorted(sources))}"] if sources - set(own) else []
+        notes += [f"{protocol} protocol"] if summary["protocol"].nunique() > 1 else []
+        where = f"On {_title(target)}" + (f" ({'; '.join(notes)})" if notes else "")
         sentence = f"{where}: {listed}; chance is {1 / n:.2f} ({n} classes)."
         if len(values) > 1:
             sentence += (f" The order here is {_order(values)}; "

@@ -126,17 +126,24 @@ DEFAULT_BOOK_PLANS = [
 ]
 
 
+# The chapter "Your own corpus" (mtl.own_corpus.plan_own_corpus): the demonstration, and exercise own-sequences.
+OWN_CORPUS_PLANS = [dict(), dict(corpora=f"enterface->{ROOT / 'data' / 'cards' / 'face_sequences.yaml'}",
+                               protocol="utterance")]
+
+
 @pytest.mark.skipif(not DEFAULT.is_dir(), reason="no records of the default profile are committed")
 @pytest.mark.parametrize("copy", ["real", "synthetic"])
 def test_the_default_book_computes_no_cell(copy, tmp_path, monkeypatch, request):
-    """``make book`` reads every record it shows: with the real EMO-DB (as CI has it) and without it."""
+    """``make book`` reads every record it shows: with the real EMO-DB and RAVDESS (as CI has them) and without."""
     from mtl.chapters import plan_notebook
+    from mtl.own_corpus import plan_own_corpus
     from mtl.records import stored_record
 
     if copy == "real":
         monkeypatch.setenv("MTL_DATA_ROOT", str(request.getfixturevalue("real_data_root")))
     else:
         monkeypatch.setenv("MTL_DATA_ROOT", str(tmp_path / "no-real-data"))
-    missing = [cell.describe() for plan in DEFAULT_BOOK_PLANS
-               for cell in plan_notebook(**plan, profile="default").cells if stored_record(cell) is None]
+    cells = [cell for plan in DEFAULT_BOOK_PLANS for cell in plan_notebook(**plan, profile="default").cells]
+    cells += [cell for plan in OWN_CORPUS_PLANS for cell in plan_own_corpus(**plan, profile="default").cells]
+    missing = [cell.describe() for cell in cells if stored_record(cell) is None]
     assert not missing, f"{len(missing)} cell(s) of the default book are not committed: {missing[:3]}"
