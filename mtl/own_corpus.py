@@ -42,7 +42,8 @@ from mtl.corpora import CORPORA, corpus_card, load_corpus
 from mtl.corpora.labels import ABBREVIATIONS, paper_order
 from mtl.datasets import corpus_root
 from mtl.errors import ConfigError, MissingDataError
-from mtl.paths import data_root, project_root
+from mtl.paths import data_root as current_data_root
+from mtl.paths import project_root
 from mtl.results import PAPER_VALUES, format_mean_sd, style_table, summarise
 from mtl.synthetic import make_corpus
 from mtl.synthetic.sequences import make_face_sequences
@@ -71,7 +72,7 @@ def demo_speech_card(data: str | None = None) -> Path:
     when absent); ``"synthetic"`` takes the synthetic EMO-DB stand-in
     (generated on first use); ``"auto"`` or None, whichever is here.
     """
-    ravdess = data_root() / corpus_card("ravdess").folder
+    ravdess = current_data_root() / corpus_card("ravdess").folder
     if data == "real" and not ravdess.is_dir():
         raise MissingDataError(f"data='real' needs real RAVDESS at {ravdess} for the demonstration's speech "
                                "card: set MTL_DATA_ROOT to the folder holding ravdess-speech-16k/")

@@ -23,7 +23,9 @@ from mtl.paths import data_root
 from mtl.synthetic import make_corpus
 from mtl.synthetic.sequences import make_face_sequences
 
-from test_cards import _no_cards_from_other_tests, write_audio, write_face  # noqa: F401 (an autouse fixture)
+from test_cards import write_audio, write_face
+
+pytestmark = pytest.mark.usefixtures("cards_stay_in_their_test")  # tests/conftest.py
 
 
 def _face_card(folder, root: str, extra: str = "") -> None:
