@@ -313,8 +313,9 @@ def own_corpus_finding(records: Any) -> Finding:
                      "each ran on (synthetic stand-ins test the pipeline, not the paper's claims).")
     seconds = compute_cost(items)
     if seconds:
-        sentences.append(f"Computing these records took {seconds / 60:.0f} core-minutes of training (one thread "
-                         "per cell, each source model once, feature extraction not counted).")
+        spent = f"{seconds / 60:.0f} core-minutes" if seconds >= 90 else f"{seconds:.0f} core-seconds"
+        sentences.append(f"Computing these records took {spent} of training (one thread per cell, each source "
+                         "model once, feature extraction not counted).")
     return Finding(sentences)
 
 
