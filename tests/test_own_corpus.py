@@ -184,3 +184,18 @@ def test_the_chapters_table_and_box_come_from_the_records():
 def test_parse_run_spec_takes_the_bundled_card_paths():
     make_face_sequences()
     assert parse_run_spec(f"enterface->{CARDS / 'face_sequences.yaml'}").target == "face_sequences"
+
+
+def test_the_committed_records_name_the_bundled_cards_as_they_are():
+    """Cell keys name a card's corpus, not its content: a bundled card edited after its records were computed
+    would be read with the old numbers. Its digest in every committed record says it was not."""
+    from mtl.io import file_digest
+    from mtl.paths import project_root
+    from mtl.records import read_record
+
+    digests = {f"data/cards/{card.name}": file_digest(card) for card in CARDS.glob("*.yaml")}
+    records = [read_record(p) for p in sorted((project_root() / "results" / "default" / EXPERIMENT).glob("*.json"))]
+    assert len(records) == 60
+    for record in records:
+        entry = record["data"]["provenance"][record["target"]]
+        assert entry["card_digest"] == digests[entry["card"]], (entry["card"], "edited since its records were made")
