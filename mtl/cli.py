@@ -184,8 +184,9 @@ def _corpus_check(args: argparse.Namespace) -> int:
     name = resolve_corpus(args.card)
     card = corpus_card(name)
     table = load_corpus(name)
+    recordings = table["recording"] if "recording" in table else table["utterance"]  # a sequence is one
     print(f"{card.title} ({name}): {len(table)} files, {table['speaker'].nunique()} speakers, "
-          f"{table['utterance'].nunique()} utterances; root {card.folder}")
+          f"{recordings.nunique()} recordings; root {card.folder}")
     print(pd.crosstab(table["emotion"], table["speaker"], margins=True, margins_name="all").to_string())
     skipped = table.attrs.get("skipped", [])
     # "list.csv line 7: file not found" and "line 9: file not found" are one reason.

@@ -29,6 +29,21 @@ def real_data_root() -> Path:
     return root
 
 
+@pytest.fixture
+def cards_stay_in_their_test(monkeypatch):
+    """Cards, their corpora and the emotion names they declare stay in their test (other tests expect the
+    four built-in corpora only, and 'contempt' unknown); for modules that register cards."""
+    from mtl.corpora import CARDS_ENV, labels, registry
+
+    monkeypatch.setenv(CARDS_ENV, "")
+    monkeypatch.setattr(labels, "_ALIASES", dict(labels._ALIASES))
+    monkeypatch.setattr(labels, "_DECLARED", set(labels._DECLARED))
+    registered = dict(registry._CARDS)
+    yield
+    registry._CARDS.clear()
+    registry._CARDS.update(registered)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path_factory, monkeypatch):
     """Every test writes caches and results in a scratch folder, never in the checkout."""

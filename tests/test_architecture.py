@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("mtl.runner", "mtl.schedulers", "mtl.sweep"),
     ("mtl.experiments",),
     ("mtl.ablation",),
-    ("mtl.chapters", "mtl.notebooks", "mtl.book", "mtl.cli"),
+    ("mtl.chapters", "mtl.own_corpus", "mtl.notebooks", "mtl.book", "mtl.cli"),
 )
 
 

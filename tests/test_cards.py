@@ -16,7 +16,6 @@ from mtl.cli import main
 from mtl.config import get_profile
 from mtl.corpora import (CARDS_ENV, CORPORA, CardError, load_corpus, normalise_emotion, paper_order, read_card,
                          resolve_corpus)
-from mtl.corpora import labels, registry
 from mtl.datasets import load_dataset
 from mtl.evaluation import make_folds, recording_keys
 from mtl.paths import results_dir
@@ -25,17 +24,7 @@ from mtl.synthetic import faces
 CODES = {"AN": "anger", "HA": "happiness", "CO": "contempt"}
 
 
-@pytest.fixture(autouse=True)
-def _no_cards_from_other_tests(monkeypatch):
-    """Cards, their corpora and the emotion names they declare stay in their test (other tests expect the
-    four built-in corpora only, and 'contempt' unknown)."""
-    monkeypatch.setenv(CARDS_ENV, "")
-    monkeypatch.setattr(labels, "_ALIASES", dict(labels._ALIASES))
-    monkeypatch.setattr(labels, "_DECLARED", set(labels._DECLARED))
-    registered = dict(registry._CARDS)
-    yield
-    registry._CARDS.clear()
-    registry._CARDS.update(registered)
+pytestmark = pytest.mark.usefixtures("cards_stay_in_their_test")  # tests/conftest.py
 
 
 def write_audio(path: Path, pitch: float, seconds: float = 1.0) -> None:

@@ -4,7 +4,8 @@ A card (``my_faces.yaml``)::
 
     name: my_faces                 # lower-case letters, digits, '_'; used in cells, records, tables
     title: My faces                # optional; how tables write it (default: the name)
-    root: images                   # the corpus folder, relative to the card's folder (default: the card's folder)
+    root: images                   # the corpus folder, relative to the card's folder (default: the card's folder);
+                                   # ${VAR} is an environment variable (${MTL_DATA_ROOT}: the data root)
     modality: image                # audio, video or image
     pattern:                       # exactly one of manifest, folders, pattern
       glob: "*/*.png"
@@ -12,6 +13,7 @@ A card (``my_faces.yaml``)::
     labels: {AN: anger, HA: happiness, CO: contempt}   # codes or folder names -> emotion names
     faces: cropped                 # image/video: detect (default) or cropped (resize only)
     attributes: [au12]             # optional extra per-sample columns (manifest columns, regex groups)
+    synthetic: false               # optional; true: generated stand-ins, not recordings (runs are marked synthetic)
 
 The sources of samples (:mod:`mtl.corpora.custom`): ``manifest: list.csv``
 (a CSV under ``root``), ``folders: <emotion>/<speaker>/<file>`` (a tree
@@ -19,6 +21,12 @@ layout), or ``pattern: {glob, regex}`` (named groups ``emotion``, optional
 ``speaker``, ``utterance`` and any other field). ``labels`` values outside
 the nine canonical names are declared and kept (:func:`~mtl.corpora.labels.declare_emotion`).
 Quote numeric codes (``"01": neutral``): YAML reads ``01`` as the number 1.
+
+``root`` may name environment variables as ``${NAME}``, so that a card
+reaches shared data without a copy (``root: ${MTL_DATA_ROOT}/ravdess-speech-16k``).
+The package's own folders, ``${MTL_DATA_ROOT}``, ``${MTL_CACHE_DIR}`` and
+``${MTL_RESULTS_DIR}``, stand for what :mod:`mtl.paths` resolves (their
+defaults when unset); any other variable must be set.
 
 :func:`register_card` reads a card, lists its files once (its classes are
 the emotions found) and registers it (:func:`~mtl.corpora.registry.register_corpus`;
@@ -51,13 +59,14 @@ from mtl.corpora.labels import LabelError, declare_emotion
 from mtl.corpora.registry import CORPORA, CorpusCard, on_unknown_corpus, register_corpus
 from mtl.errors import ConfigError, MtlError
 from mtl.io import file_digest, stable_hash
-from mtl.paths import portable_path
+from mtl.paths import cache_dir, data_root, portable_path, results_dir
 
 log = logging.getLogger("mtl.corpora")
 
 CARDS_ENV = "MTL_CORPUS_CARDS"
 """Environment variable listing every card path (or inferred manifest/folder) registered, ``os.pathsep``-separated."""
-KEYS = ("name", "title", "root", "modality", "manifest", "folders", "pattern", "labels", "faces", "attributes")
+KEYS = ("name", "title", "root", "modality", "manifest", "folders", "pattern", "labels", "faces", "attributes",
+        "synthetic")
 """The keys a card may have; any other is an error."""
 SOURCES = ("manifest", "folders", "pattern")
 """The keys that say where samples come from; a card has exactly one."""
@@ -65,6 +74,9 @@ CARD_MODALITIES = ("audio", "video", "image")
 FACES = ("detect", "cropped")
 _CARD_SUFFIXES = (".yaml", ".yml")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PACKAGE_FOLDERS = {"MTL_DATA_ROOT": data_root, "MTL_CACHE_DIR": cache_dir, "MTL_RESULTS_DIR": results_dir}
+"""The variables a card's ``root`` may use unset: :mod:`mtl.paths` gives their folders (defaults included)."""
 
 
 class CardError(ConfigError):
@@ -104,9 +116,11 @@ def _check(path: Path, content: Mapping[str, Any]) -> dict[str, Any]:
     if card["modality"] not in CARD_MODALITIES:
         raise CardError(path, "modality", f"{card['modality']!r} is not one of {', '.join(CARD_MODALITIES)}")
     card.setdefault("title", card["name"])
-    root = path.parent / Path(str(card.get("root", "."))).expanduser()
+    written = str(card.get("root", "."))
+    root = path.parent / Path(expand_variables(written, path, "root")).expanduser()
     if not root.is_dir():
-        raise CardError(path, "root", f"{root} is not a folder (root is relative to the card's folder)")
+        shown = f"{root}" + (f" (written {written})" if "$" in written else "")
+        raise CardError(path, "root", f"{shown} is not a folder (root is relative to the card's folder)")
     card["root"] = root.resolve()
     sources = [k for k in SOURCES if k in card]
     if len(sources) != 1:
@@ -121,7 +135,27 @@ def _check(path: Path, content: Mapping[str, Any]) -> dict[str, Any]:
     if faces == "cropped" and card["modality"] == "audio":
         raise CardError(path, "faces", "an audio corpus has no faces")
     card["attributes"] = _attributes(path, card)
+    if not isinstance(card.setdefault("synthetic", False), bool):
+        raise CardError(path, "synthetic", f"{card['synthetic']!r} must be true or false")
     return card
+
+
+def expand_variables(text: str, card: str | Path, key: str) -> str:
+    """``text`` with every ``${NAME}`` replaced by that environment variable (see the module docstring).
+
+    :data:`PACKAGE_FOLDERS` are the folders :mod:`mtl.paths` resolves; any
+    other variable unset (or empty) is a :class:`CardError` naming the card,
+    the key and the variable.
+    """
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in PACKAGE_FOLDERS:
+            return str(PACKAGE_FOLDERS[name]())
+        if not os.environ.get(name):
+            raise CardError(card, key, f"the environment variable {name} (written ${{{name}}}) is not set")
+        return os.environ[name]
+
+    return _VARIABLE.sub(value, text)
 
 
 def _check_source(path: Path, card: dict[str, Any]) -> None:
@@ -224,7 +258,8 @@ def register_card(path: str | Path, card: Mapping[str, Any] | None = None, diges
     registered = register_corpus(CorpusCard(
         card["name"], str(card["root"]), ("video",) if visual else ("audio",), tuple(table["emotion"].unique()),
         str(card["title"]), partial(_loader, card), faces_cropped=card["faces"] == "cropped",
-        card=portable_path(where), card_digest=digest or file_digest(path)), replace=True)
+        card=portable_path(where), card_digest=digest or file_digest(path), generated=card["synthetic"]),
+        replace=True)
     _remember(str(where))
     return registered
 
@@ -270,7 +305,8 @@ def resolve_corpus(spec: str | Path) -> str:
 
 def _register_inferred(path: Path, announce: bool) -> CorpusCard:
     card = infer_card(path)
-    shown = {k: (str(v) if k == "root" else v) for k, v in card.items() if k in KEYS and v not in ({}, ())}
+    shown = {k: (str(v) if k == "root" else v) for k, v in card.items()
+             if k in KEYS and v not in ({}, ()) and (k != "synthetic" or v)}  # synthetic: false goes unsaid
     if announce:
         print(f"mtl: {path} read with the inferred corpus card:\n"
               + yaml.safe_dump(shown, sort_keys=False).rstrip(), file=sys.stderr)

@@ -64,6 +64,8 @@ class CorpusCard:
     """The corpus card that declared it, as records write it (:mod:`mtl.corpora.cards`); None for a built-in corpus."""
     card_digest: str | None = None
     """Hash of that card's content (the file's SHA-1; for an inferred card, of what was inferred)."""
+    generated: bool = False
+    """Its files are generated stand-ins, not recordings (a card's ``synthetic: true``): its data kind is synthetic."""
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum() or self.name != self.name.lower():
