@@ -19,6 +19,11 @@ weight decay. See :class:`PathwaySession` for the speed notes.
 
 The layer tensors are buffers, not parameters: they are trained only through
 sessions. :meth:`torch.nn.Module.state_dict` holds every tensor of the network.
+
+Device. The network lives on ``config.device`` (:func:`~mtl.pathnet.checks.torch_device`):
+initial weights are drawn on the CPU from the seeded generators, then moved,
+so every device starts from the same weights; sessions allocate their
+buffers beside the weights.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mtl.config import Config
-from mtl.pathnet.checks import CHUNK_ROWS, BadArgumentError, check_n_classes, torch_generator
+from mtl.pathnet.checks import CHUNK_ROWS, BadArgumentError, check_n_classes, torch_device, torch_generator
 from mtl.pathnet.genotype import Frozen, active_modules
 
 #: Samples per evaluation chunk for convolutional networks (their maps are large).
@@ -89,9 +94,10 @@ class PathNet(nn.Module):
         else:
             self.feature_dim = self.units
         self.heads = nn.ModuleDict()
+        self.device = torch_device(config)
         for layer in range(self.n_layers):
-            self.register_buffer(f"weight{layer}", torch.empty(self._weight_shape(layer)))
-            self.register_buffer(f"bias{layer}", torch.empty(self.n_modules, self.units))
+            self.register_buffer(f"weight{layer}", torch.empty(self._weight_shape(layer), device=self.device))
+            self.register_buffer(f"bias{layer}", torch.empty(self.n_modules, self.units, device=self.device))
         self.reinitialize(seed=seed)
 
     def extra_repr(self) -> str:
@@ -141,8 +147,8 @@ class PathNet(nn.Module):
             replace = torch.ones(self.n_modules, dtype=torch.bool)
             if keep is not None:
                 replace[torch.as_tensor(keep[layer], dtype=torch.long)] = False
-            self.weight(layer)[replace] = fresh_w[replace]
-            self.bias(layer)[replace] = fresh_b[replace]
+            self.weight(layer)[replace.to(self.device)] = fresh_w[replace].to(self.device)
+            self.bias(layer)[replace.to(self.device)] = fresh_b[replace].to(self.device)
 
     @torch.no_grad()
     def add_head(self, task: str, n_classes: int, seed: int | None = None) -> nn.Linear:
@@ -163,8 +169,8 @@ class PathNet(nn.Module):
         bound = 1.0 / np.sqrt(self.feature_dim)
         head.weight.uniform_(-bound, bound, generator=generator)
         head.bias.uniform_(-bound, bound, generator=generator)
-        self.heads[task] = head
-        return head
+        self.heads[task] = head.to(self.device)
+        return self.heads[task]
 
     def head(self, task: str) -> nn.Linear:
         """The head of ``task``; a clear error if there is none."""
@@ -177,6 +183,14 @@ class PathNet(nn.Module):
     def copy(self) -> "PathNet":
         """An independent deep copy (weights, heads and config)."""
         return copy.deepcopy(self)
+
+    def to_config_device(self, config: Config) -> "PathNet":
+        """Take ``config`` (same architecture) and move to its device; returns ``self``.
+
+        A source network trained (or saved) elsewhere serves a target run on the target's device.
+        """
+        self.config, self.device = config, torch_device(config)
+        return self.to(self.device)
 
     # ------------------------------------------------------------------ forward
     def _check_batch(self, x: torch.Tensor) -> torch.Tensor:
@@ -194,7 +208,7 @@ class PathNet(nn.Module):
         Linear: ``(in, a*units)`` and ``(a*units,)``; conv: ``(a*c, c_in, 3, 3)``
         and ``(a*c,)``. Always a copy.
         """
-        index = torch.as_tensor(modules, dtype=torch.long)
+        index = torch.as_tensor(modules, dtype=torch.long, device=self.device)
         weight = self.weight(layer).index_select(0, index)
         bias = self.bias(layer).index_select(0, index).reshape(-1)
         if self.module_type == "conv":
@@ -314,7 +328,7 @@ class PathwaySession(ABC):
         self.net = net
         self.head = net.head(task)
         self.layers = active_modules(genotype, net.config, frozen)
-        self.trainable = [torch.as_tensor(evolving, dtype=torch.long) for evolving, _ in self.layers]
+        self.trainable = [torch.as_tensor(evolving, dtype=torch.long, device=net.device) for evolving, _ in self.layers]
         self.n_active = [len(evolving) + len(fixed) for evolving, fixed in self.layers]
         self.lr, self.weight_decay = float(lr), float(weight_decay)
         self.optimizer: torch.optim.SGD
@@ -387,7 +401,8 @@ class LinearSession(PathwaySession):
         sizes = [n * units for n in n_train]  # layer biases
         sizes += [net.weight(layer).shape[1] * n_train[layer] * units for layer in range(1, net.n_layers)]
         sizes += [self.head.weight.numel(), self.head.bias.numel()]
-        self.flat = torch.empty(sum(sizes))
+        device = net.device
+        self.flat = torch.empty(sum(sizes), device=device)
         self.flat_grad = torch.zeros_like(self.flat)
         pieces = iter(zip(self.flat.split(sizes), self.flat_grad.split(sizes)))
         self.bias_train, self.bias_grad = zip(*[next(pieces) for _ in range(net.n_layers)])
@@ -420,12 +435,12 @@ class LinearSession(PathwaySession):
         params = [self.flat]
         self.fused_first = momentum == 0.0
         if not self.fused_first and self.first_split:
-            self.first_grad = torch.zeros(self.first_train.shape)
+            self.first_grad = torch.zeros(self.first_train.shape, device=device)
             self.first_train.grad = self.first_grad
             params.append(self.first_train)
         self.optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-        self._zero = torch.zeros(())
-        self._minus_one = torch.full((net.config.batch_size, 1), -1.0)
+        self._zero = torch.zeros((), device=device)
+        self._minus_one = torch.full((net.config.batch_size, 1), -1.0, device=device)
 
     def _layer_tensors(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
         bias = self.bias_train[layer]
@@ -445,7 +460,7 @@ class LinearSession(PathwaySession):
         # products' alpha; ReLU'(z) is sign(ReLU(z)). Both save small operations, which matter here.
         batch, units, zero = x.shape[0], self.net.units, self._zero
         if batch > len(self._minus_one):
-            self._minus_one = torch.full((batch, 1), -1.0)
+            self._minus_one = torch.full((batch, 1), -1.0, device=x.device)
         sums, scales, activations, weights = [x], [1.0], [], []
         for layer in range(self.net.n_layers):
             weight, bias = self._layer_tensors(layer)
