@@ -1,0 +1,110 @@
+"""Convolutional modules as one matrix product per layer (im2col), forward and backward.
+
+A convolutional module (:class:`~mtl.pathnet.model.PathNet`, ``module_type="conv"``)
+is a 3x3 convolution, stride 2, padding 1, with ``c`` output channels, + ReLU.
+The active modules of a layer share its input, so the layer is one product:
+
+    Z = W @ columns(maps) + b          W: (a*c, c_in*9), columns: (c_in*9, B*H'*W')
+
+with ``a`` active modules, their weights stacked module by module (the rows
+of ``PathNet.weight(layer)`` reshaped to ``(M*c, c_in*9)``, no reordering).
+
+Layout. Maps are kept *channel first*, ``(C, B, H, W)``. Then the rows of Z
+are module-major blocks of ``c * B*H'*W'`` contiguous values, so the work
+around the product runs over long contiguous rows: combining the modules is
+a sum of ``a`` contiguous blocks, the ReLU mask of the backward pass a product
+with the layer's gradient broadcast over the blocks, the bias gradient a
+row sum. (With samples first, NCHW or channels-last, these passes stride over
+8-channel groups; and oneDNN's own stride-2 convolution of the 3-channel
+input, the largest layer, runs several times slower than this product on the
+paper's shapes, see ``benchmarks/bench_pathnet.py``.)
+
+:func:`columns` gathers the 3x3 stride-2 patches of zero-padded maps;
+:func:`add_columns` is its adjoint (col2im), the input gradient of a layer
+from the gradient of its columns. Buffers are passed in so that a training
+session reuses them from step to step (a fresh multi-megabyte tensor per step
+costs page faults comparable to the arithmetic).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def output_size(size: int) -> int:
+    """Height (or width) of a stride-2, padding-1, 3x3 convolution's output: ``ceil(size / 2)``."""
+    return (size + 1) // 2
+
+
+def padded_buffer(channels: int, batch: int, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
+    """A zeroed ``(channels, batch, height + 2, width + 2)`` buffer on ``like``'s device."""
+    return torch.zeros(channels, batch, height + 2, width + 2, device=like.device, dtype=like.dtype)
+
+
+def columns(maps: torch.Tensor, padded: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """The 3x3 stride-2 patches of ``maps`` as a ``(C*9, B*H'*W')`` matrix.
+
+    Parameters
+    ----------
+    maps : torch.Tensor, (C, B, H, W)
+        Channel-first maps, any strides (a permuted view of ``(B, H, W, C)`` samples is read as it is).
+    padded : torch.Tensor, (C, B, H + 2, W + 2)
+        A :func:`padded_buffer`; its border stays zero, its interior is overwritten.
+    out : torch.Tensor or None
+        ``(C*9, B*H'*W')`` buffer for the result (allocated when None).
+
+    Rows are ordered ``(channel, kernel row, kernel column)``, as a
+    ``(c_out, C, 3, 3)`` weight flattens; columns ``(sample, row, column)``.
+    """
+    channels, batch, height, width = maps.shape
+    rows, cols = output_size(height), output_size(width)
+    padded[:, :, 1:height + 1, 1:width + 1].copy_(maps)
+    s_channel, s_batch, s_row, s_col = padded.stride()
+    patches = padded.as_strided((channels, 3, 3, batch, rows, cols),
+                                (s_channel, s_row, s_col, s_batch, 2 * s_row, 2 * s_col))
+    if out is None:
+        out = torch.empty(channels * 9, batch * rows * cols, device=maps.device, dtype=maps.dtype)
+    out.view(channels, 3, 3, batch, rows, cols).copy_(patches)
+    return out
+
+
+def add_columns(grad_columns: torch.Tensor, grad_padded: torch.Tensor) -> torch.Tensor:
+    """The adjoint of :func:`columns`: the gradient of the maps from the gradient of their columns.
+
+    ``grad_columns`` is ``(C*9, B*H'*W')``; ``grad_padded`` a
+    :func:`padded_buffer` of the maps' size, overwritten. Returns the
+    ``(C, B, H, W)`` gradient, a view of ``grad_padded``.
+    """
+    channels, batch, height, width = grad_padded.shape
+    height, width = height - 2, width - 2
+    rows, cols = output_size(height), output_size(width)
+    taps = grad_columns.view(channels, 3, 3, batch, rows, cols)
+    grad_padded.zero_()
+    for row in range(3):
+        for col in range(3):
+            grad_padded[:, :, row:row + 2 * rows - 1:2, col:col + 2 * cols - 1:2].add_(taps[:, row, col])
+    return grad_padded[:, :, 1:height + 1, 1:width + 1]
+
+
+def layer_forward(cols: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, scale: float,
+                  n_active: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer on its columns: ``Z = ReLU(scale * W @ cols + b)`` and the sum of its modules' outputs.
+
+    ``weight`` is ``(a*c, C*9)``, ``bias`` ``(a*c,)``; ``scale`` multiplies the
+    input (the previous layer's 1/a when modules are averaged, folded into the
+    product). Returns ``Z`` ``(a*c, N)`` and the module sum ``(c, N)``.
+    """
+    activations = torch.addmm(bias.unsqueeze(1), weight, cols, alpha=scale).clamp_min_(0)
+    return activations, activations.view(n_active, -1).sum(0).view(-1, cols.shape[1])
+
+
+def channel_first(x: torch.Tensor, input_shape: tuple[int, int, int]) -> torch.Tensor:
+    """``(B, H*W*C)`` samples as ``(C, B, H, W)`` maps (a view, no copy)."""
+    height, width, channels = input_shape
+    return x.view(x.shape[0], height, width, channels).permute(3, 0, 1, 2)
+
+
+def features(module_sum: torch.Tensor, batch: int) -> torch.Tensor:
+    """The last layer's ``(c, B*H*W)`` maps as ``(B, c*H*W)`` head inputs, flattened channel by channel
+    (the order of PathNet's head weights)."""
+    return module_sum.view(module_sum.shape[0], batch, -1).transpose(0, 1).reshape(batch, -1)
