@@ -15,9 +15,14 @@ around the product runs over long contiguous rows: combining the modules is
 a sum of ``a`` contiguous blocks, the ReLU mask of the backward pass a product
 with the layer's gradient broadcast over the blocks, the bias gradient a
 row sum. (With samples first, NCHW or channels-last, these passes stride over
-8-channel groups; and oneDNN's own stride-2 convolution of the 3-channel
-input, the largest layer, runs several times slower than this product on the
-paper's shapes, see ``benchmarks/bench_pathnet.py``.)
+8-channel groups.)
+
+The first layer is the exception (:func:`first_layer`): its input, the
+``(B, H, W, 3)`` samples, is already a channels-last image, and on it the
+library convolution (oneDNN on the CPU) runs its forward and weight-gradient
+products two to three times faster than a product with only 27 patch rows,
+while a layout change of the input would cost a pass over it; its modules'
+outputs are combined into channel-first maps for the layers above.
 
 :func:`columns` gathers the 3x3 stride-2 patches of zero-padded maps;
 :func:`add_columns` is its adjoint (col2im), the input gradient of a layer
@@ -29,6 +34,7 @@ costs page faults comparable to the arithmetic).
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
 
 
 def output_size(size: int) -> int:
@@ -98,13 +104,42 @@ def layer_forward(cols: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, 
     return activations, activations.view(n_active, -1).sum(0).view(-1, cols.shape[1])
 
 
-def channel_first(x: torch.Tensor, input_shape: tuple[int, int, int]) -> torch.Tensor:
-    """``(B, H*W*C)`` samples as ``(C, B, H, W)`` maps (a view, no copy)."""
+def images(x: torch.Tensor, input_shape: tuple[int, int, int]) -> torch.Tensor:
+    """``(B, H*W*C)`` samples as ``(B, C, H, W)`` images in channels-last memory (a view, no copy)."""
     height, width, channels = input_shape
-    return x.view(x.shape[0], height, width, channels).permute(3, 0, 1, 2)
+    return x.view(x.shape[0], height, width, channels).permute(0, 3, 1, 2)
 
 
-def features(module_sum: torch.Tensor, batch: int) -> torch.Tensor:
-    """The last layer's ``(c, B*H*W)`` maps as ``(B, c*H*W)`` head inputs, flattened channel by channel
-    (the order of PathNet's head weights)."""
-    return module_sum.view(module_sum.shape[0], batch, -1).transpose(0, 1).reshape(batch, -1)
+def first_layer(images: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                n_active: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first layer on the input images: its activations and the channel-first sum of its modules.
+
+    ``weight`` is ``(a*c, C, 3, 3)``. Returns the activations ``ReLU(conv(images))``
+    as ``(B, H', W', a*c)`` (a view of the convolution's channels-last output,
+    what :func:`first_layer_backward` takes) and the module sum as ``(c, B, H', W')``.
+    """
+    activations = F.conv2d(images, weight, bias, stride=2, padding=1).clamp_min_(0).permute(0, 2, 3, 1)
+    summed = activations.unflatten(3, (n_active, -1)).sum(3)
+    return activations, summed.permute(3, 0, 1, 2)
+
+
+def first_layer_backward(images: torch.Tensor, weight: torch.Tensor, activations: torch.Tensor,
+                         grad_maps: torch.Tensor, n_active: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias gradients of :func:`first_layer` from the gradient of its module sum.
+
+    ``grad_maps`` is ``(c, B, H', W')``; ``activations`` are overwritten
+    (they become the gradient of the layer's pre-activations). Returns the
+    ``(a*c, C, 3, 3)`` weight gradient and the ``(a*c,)`` bias gradient.
+    """
+    grad_out = grad_maps.permute(1, 2, 3, 0).contiguous()  # (B, H', W', c), the activations' order
+    grad_pre = activations.sign_().unflatten(3, (n_active, -1)).mul_(grad_out.unsqueeze(3)).flatten(3)
+    grad_weight = torch.ops.aten.convolution_backward(
+        grad_pre.permute(0, 3, 1, 2), images, weight, None, [2, 2], [1, 1], [1, 1], False, [0, 0], 1,
+        [False, True, False])[1]
+    return grad_weight, grad_pre.sum((0, 1, 2))
+
+
+def features(maps: torch.Tensor, batch: int) -> torch.Tensor:
+    """The last layer's channel-first maps (``(c, B, H, W)`` or ``(c, B*H*W)``) as ``(B, c*H*W)`` head
+    inputs, flattened channel by channel (the order of PathNet's head weights)."""
+    return maps.reshape(maps.shape[0], batch, -1).transpose(0, 1).reshape(batch, -1)

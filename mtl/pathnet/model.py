@@ -261,14 +261,16 @@ class PathNet(nn.Module):
 
     def _run_conv(self, x: torch.Tensor, gathered: list[tuple[torch.Tensor, torch.Tensor]],
                   head: nn.Linear) -> torch.Tensor:
-        maps, scale = conv.channel_first(x, self.config.input_shape), 1.0
-        for weight, bias in gathered:
+        (weight, bias), above = gathered[0], gathered[1:]
+        _, maps = conv.first_layer(conv.images(x, self.config.input_shape), weight, bias, len(bias) // self.units)
+        scale = self._scale(len(bias) // self.units)
+        for weight, bias in above:
             channels, batch, height, width = maps.shape
             cols = conv.columns(maps, conv.padded_buffer(channels, batch, height, width, x))
             _, summed = conv.layer_forward(cols, weight.reshape(len(bias), -1), bias, scale, len(bias) // self.units)
             maps = summed.view(self.units, batch, conv.output_size(height), conv.output_size(width))
             scale = self._scale(len(bias) // self.units)
-        return torch.addmm(head.bias, conv.features(summed, batch), head.weight.t(), alpha=scale)
+        return torch.addmm(head.bias, conv.features(maps, x.shape[0]), head.weight.t(), alpha=scale)
 
     @torch.no_grad()
     def predict_logits(self, X: torch.Tensor, genotype: Any, task: str, frozen: Frozen | None = None,

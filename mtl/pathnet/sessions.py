@@ -258,12 +258,14 @@ class LinearSession(PathwaySession):
 class ConvSession(PathwaySession):
     """Training session of a convolutional PathNet, written for throughput like :class:`LinearSession`.
 
-    Each layer is one matrix product over its patches (:mod:`mtl.pathnet.conv`:
-    im2col, channel-first maps, the modules' outputs in contiguous module-major
-    blocks), and the backward pass is written out: per layer the ReLU mask and
-    the bias gradient over whole rows, one weight-gradient product and, above
-    the first layer, one input-gradient product and its col2im. The patch and
-    gradient buffers of each batch size are allocated once per session.
+    Each layer is one product (:mod:`mtl.pathnet.conv`): the first a library
+    convolution of the channels-last input images, the others one matrix
+    product over their patches (im2col, channel-first maps, the modules'
+    outputs in contiguous module-major blocks). The backward pass is written
+    out: per layer the ReLU mask and the bias gradient, one weight-gradient
+    product and, above the first layer, one input-gradient product and its
+    col2im. The patch and gradient buffers of each batch size are allocated
+    once per session.
 
     Every trainable tensor (the trainable modules' weights ``(t*c, c_in*9)`` and
     biases, the head) lives in one flat buffer updated by one
@@ -292,7 +294,7 @@ class ConvSession(PathwaySession):
                 self.weight_fixed.append(weight[rows[layer]:])
                 self.bias_fixed.append(bias[rows[layer]:])
         self.optimizer = torch.optim.SGD([self.flat], lr=lr, momentum=momentum, weight_decay=weight_decay)
-        self._buffers: dict[int, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]] = {}
+        self._buffers: dict[int, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None]] = {}
 
     def _layer_tensors(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not len(self.bias_fixed[layer]):
@@ -300,18 +302,19 @@ class ConvSession(PathwaySession):
         return (torch.cat([self.weight_train[layer], self.weight_fixed[layer]]),
                 torch.cat([self.bias_train[layer], self.bias_fixed[layer]]))
 
-    def _batch_buffers(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
-        """Per layer, the padded input, patch matrix and padded input gradient for ``x``'s batch size."""
+    def _batch_buffers(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None]:
+        """Per layer above the first, the padded input, patch matrix and padded input gradient for
+        ``x``'s batch size (the first layer convolves the input images as they are)."""
         batch = x.shape[0]
         if batch not in self._buffers:
-            height, width, channels = (int(s) for s in self.net.config.input_shape)
-            buffers = []
-            for layer in range(self.net.n_layers):
+            height, width, _ = (int(s) for s in self.net.config.input_shape)
+            buffers: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None] = [None]
+            for _ in range(1, self.net.n_layers):
+                height, width, channels = conv.output_size(height), conv.output_size(width), self.net.units
                 patches = torch.empty(channels * 9, batch * conv.output_size(height) * conv.output_size(width),
                                       device=x.device)
                 padded = conv.padded_buffer(channels, batch, height, width, x)
-                buffers.append((padded, patches, torch.empty_like(padded) if layer else None))  # no input gradient
-                height, width, channels = conv.output_size(height), conv.output_size(width), self.net.units
+                buffers.append((padded, patches, torch.empty_like(padded)))
             self._buffers[batch] = buffers
         return self._buffers[batch]
 
@@ -321,26 +324,36 @@ class ConvSession(PathwaySession):
         # As in LinearSession, layer l's input is scale * (sum of the previous modules' outputs), the scale
         # riding on the products' alpha, and ReLU'(z) is sign(ReLU(z)) (here in place: Z is not needed after).
         batch, units, zero = x.shape[0], self.net.units, self._zero
-        maps, scale, saved = conv.channel_first(x, self.net.config.input_shape), 1.0, []
-        for layer, (padded, patches, _) in enumerate(self._batch_buffers(x)):
+        buffers = self._batch_buffers(x)
+        images = conv.images(x, self.net.config.input_shape)
+        weight, bias = self._layer_tensors(0)
+        first_weight = weight.view(len(bias), *self.net.weight(0).shape[2:])
+        first_activations, maps = conv.first_layer(images, first_weight, bias, self.n_active[0])
+        scale, saved = self.net._scale(self.n_active[0]), [None]
+        for layer in range(1, self.net.n_layers):
+            padded, patches, _ = buffers[layer]
             weight, bias = self._layer_tensors(layer)
             cols = conv.columns(maps, padded, patches)
             activations, summed = conv.layer_forward(cols, weight, bias, scale, self.n_active[layer])
             saved.append((cols, activations, weight, scale))
             maps = summed.view(units, batch, conv.output_size(maps.shape[2]), conv.output_size(maps.shape[3]))
             scale = self.net._scale(self.n_active[layer])
-        grad_sum = self._head_backward(conv.features(summed, batch), y, scale)
+        grad_sum = self._head_backward(conv.features(maps, batch), y, scale)
         grad_maps = grad_sum.view(batch, units, *maps.shape[2:]).transpose(0, 1)  # (c, B, H, W) like maps
-        for layer in range(self.net.n_layers - 1, -1, -1):
+        for layer in range(self.net.n_layers - 1, 0, -1):
             cols, activations, weight, scale = saved[layer]
             grad_pre = activations.sign_().view(self.n_active[layer], *grad_maps.shape).mul_(grad_maps)
             grad_pre = grad_pre.view(len(activations), -1)
             grad_train = grad_pre[:len(self.bias_train[layer])]
             torch.sum(grad_train, 1, out=self.bias_grad[layer])
             torch.addmm(zero, grad_train, cols.t(), beta=0, alpha=scale, out=self.weight_grad[layer])
-            if layer > 0:
-                grad_cols = torch.addmm(zero, weight.t(), grad_pre, beta=0, alpha=scale)
-                grad_maps = conv.add_columns(grad_cols, self._buffers[batch][layer][2])
+            grad_cols = torch.addmm(zero, weight.t(), grad_pre, beta=0, alpha=scale)
+            grad_maps = conv.add_columns(grad_cols, buffers[layer][2])
+        grad_weight, grad_bias = conv.first_layer_backward(images, first_weight, first_activations, grad_maps,
+                                                           self.n_active[0])
+        rows = len(self.bias_train[0])
+        self.weight_grad[0].copy_(grad_weight.reshape(len(grad_bias), -1)[:rows])  # may come channels-last
+        self.bias_grad[0].copy_(grad_bias[:rows])
         self.optimizer.step()
         self.steps += 1
 
