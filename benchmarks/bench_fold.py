@@ -16,7 +16,8 @@ A fold that ends within the budget is timed whole and scored.
 
 ``--quick`` (a check that it runs): the tiny synthetic corpus, G=2, T=2 steps.
 
-Run: ``python benchmarks/bench_fold.py [--device cuda] [--threads 16] [--seconds 120] [--quick]``.
+Run: ``python benchmarks/bench_fold.py [--device auto|cuda|cpu] [--threads N] [--seconds 120] [--quick]``
+(``benchmarks/gpu_check.sh`` runs it on the GPU).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class _OutOfTime(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cuda", choices=["cpu", "cuda", "auto"], help="Config.device (cuda)")
+    parser.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"],
+                        help="Config.device (default auto: the GPU when there is one)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default 0: torch's own choice)")
     parser.add_argument("--seconds", type=float, default=120.0, help="evolution time budget (default 120 s)")
     parser.add_argument("--quick", action="store_true", help="tiny corpus, G=2, T=2: a check that it runs")

@@ -42,14 +42,16 @@ the end of each repetition; the thread count then only sets the CPU side).
 script runs, not to measure.
 
 Run: ``python benchmarks/bench_pathnet.py [--threads 1 2] [--repeats 5] [--device cpu|cuda]
-[--output FILE.json]``.
+[--output FILE.json] [--note TEXT]``. The recorded run is ``benchmarks/results/pathnet_steps.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import platform
 import time
 from pathlib import Path
 from typing import Callable
@@ -314,7 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"],
                         help="where every row runs (the Config.device setting; default cpu)")
     parser.add_argument("--quick", action="store_true", help="4 steps per repetition: a check that it runs")
-    parser.add_argument("--output", help="also write the rows, the load average and the device to this JSON file")
+    parser.add_argument("--output", help="also write the table, its rows, the load average, the machine and the "
+                                         "code's commit to this JSON file (benchmarks/results/pathnet_steps.json)")
+    parser.add_argument("--note", default="", help="a sentence about the machine for --output (e.g. that it is shared)")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()
     results = [row for threads in args.threads for row in measure(threads, args.repeats, args.device, args.quick)]
@@ -325,8 +329,15 @@ def main(argv: list[str] | None = None) -> int:
           f"products; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after\n")
     print(table(results))
     if args.output:
-        Path(args.output).write_text(json.dumps({"load_average": {"before": load_before, "after": load_after},
-                                                 "quick": args.quick, "rows": results}, indent=2) + "\n")
+        from mtl.records import code_version
+
+        record = {"what": __doc__.split("\n")[0], "date": datetime.date.today().isoformat(), "code": code_version(),
+                  "machine": {"system": platform.system(), "machine": platform.machine(), "cores": os.cpu_count(),
+                              "python": platform.python_version(), "torch": torch.__version__},
+                  "note": args.note, "repeats": args.repeats, "quick": args.quick,
+                  "load_average": {"before": load_before, "after": load_after},
+                  "table": table(results).splitlines(), "rows": results}
+        Path(args.output).write_text(json.dumps(record, indent=2) + "\n")
     return 0
 
 
