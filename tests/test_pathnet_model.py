@@ -106,17 +106,18 @@ def test_session_step_equals_autograd_sgd(module_type, momentum, weight_decay, f
     assert_trained_as(net, expected)
 
 
-@pytest.mark.parametrize("shape", [(7, 5, 3), (9, 4, 2)])
-def test_conv_session_and_forward_on_odd_map_sizes_equal_the_reference(shape):
-    config = Config(**{**SMALL, "input_shape": shape}, module_type="conv", seed=2)
+@pytest.mark.parametrize("shape, n_layers", [((7, 5, 3), 3), ((9, 4, 2), 3), ((6, 6, 3), 1)])
+def test_conv_session_and_forward_on_odd_map_sizes_equal_the_reference(shape, n_layers):
+    config = Config(**{**SMALL, "input_shape": shape, "n_layers": n_layers}, module_type="conv", seed=2)
     net = PathNet(config)
     net.add_head("t", 3)
     generator = torch.Generator().manual_seed(3)
     x, y = torch.randn(10, config.input_dim, generator=generator), torch.randint(0, 3, (10,), generator=generator)
-    torch.testing.assert_close(net(x, GENOTYPE, "t", FROZEN), reference_logits(net, x, GENOTYPE, "t", FROZEN),
+    genotype, frozen = GENOTYPE[:n_layers], FROZEN[:n_layers]
+    torch.testing.assert_close(net(x, genotype, "t", frozen), reference_logits(net, x, genotype, "t", frozen),
                                rtol=1e-5, atol=1e-6)
-    expected = reference_training(net, GENOTYPE, "t", FROZEN, x, y, steps=2, lr=0.1, momentum=0.9)
-    with net.session(GENOTYPE, "t", FROZEN, lr=0.1, momentum=0.9) as session:
+    expected = reference_training(net, genotype, "t", frozen, x, y, steps=2, lr=0.1, momentum=0.9)
+    with net.session(genotype, "t", frozen, lr=0.1, momentum=0.9) as session:
         for _ in range(2):
             session.step(x, y)
     assert_trained_as(net, expected)

@@ -105,9 +105,14 @@ def layer_forward(cols: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, 
 
 
 def images(x: torch.Tensor, input_shape: tuple[int, int, int]) -> torch.Tensor:
-    """``(B, H*W*C)`` samples as ``(B, C, H, W)`` images in channels-last memory (a view, no copy)."""
+    """``(B, H*W*C)`` samples as ``(B, C, H, W)`` images in channels-last memory (a view of contiguous samples)."""
     height, width, channels = input_shape
-    return x.view(x.shape[0], height, width, channels).permute(0, 3, 1, 2)
+    return x.reshape(x.shape[0], height, width, channels).permute(0, 3, 1, 2)
+
+
+def _module_sums(n_active: int, channels: int, like: torch.Tensor) -> torch.Tensor:
+    """The ``(a*c, c)`` matrix that sums ``a`` blocks of ``c`` channels (ones where a row's channel is the column)."""
+    return torch.eye(channels, device=like.device, dtype=like.dtype).repeat(n_active, 1)
 
 
 def first_layer(images: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
@@ -115,28 +120,36 @@ def first_layer(images: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
     """The first layer on the input images: its activations and the channel-first sum of its modules.
 
     ``weight`` is ``(a*c, C, 3, 3)``. Returns the activations ``ReLU(conv(images))``
-    as ``(B, H', W', a*c)`` (a view of the convolution's channels-last output,
-    what :func:`first_layer_backward` takes) and the module sum as ``(c, B, H', W')``.
+    as a ``(B*H'*W', a*c)`` matrix (pixels by channels, the convolution's
+    channels-last output; what :func:`first_layer_backward` takes) and the
+    module sum as ``(c, B, H', W')`` maps. The sum is a product with a 0/1
+    matrix, which also turns the pixels-first layout channel-first in the same
+    pass (a reduction over 8-channel groups would be a slow strided pass).
     """
-    activations = F.conv2d(images, weight, bias, stride=2, padding=1).clamp_min_(0).permute(0, 2, 3, 1)
-    summed = activations.unflatten(3, (n_active, -1)).sum(3)
-    return activations, summed.permute(3, 0, 1, 2)
+    outputs = F.conv2d(images, weight, bias, stride=2, padding=1).clamp_min_(0)
+    batch, channels, height, width = outputs.shape
+    activations = outputs.permute(0, 2, 3, 1).reshape(-1, channels)  # a view when the output is channels-last
+    summed = torch.mm(_module_sums(n_active, channels // n_active, activations).t(), activations.t())
+    return activations, summed.view(-1, batch, height, width)
 
 
 def first_layer_backward(images: torch.Tensor, weight: torch.Tensor, activations: torch.Tensor,
                          grad_maps: torch.Tensor, n_active: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Weight and bias gradients of :func:`first_layer` from the gradient of its module sum.
 
-    ``grad_maps`` is ``(c, B, H', W')``; ``activations`` are overwritten
-    (they become the gradient of the layer's pre-activations). Returns the
-    ``(a*c, C, 3, 3)`` weight gradient and the ``(a*c,)`` bias gradient.
+    ``grad_maps`` is ``(c, B, H', W')``; ``activations`` (from :func:`first_layer`)
+    are overwritten: they become the gradient of the layer's pre-activations,
+    ``ReLU' * grad`` with the gradient spread over the modules by the transposed
+    summing product. Returns the ``(a*c, C, 3, 3)`` weight gradient and the
+    ``(a*c,)`` bias gradient.
     """
-    grad_out = grad_maps.permute(1, 2, 3, 0).contiguous()  # (B, H', W', c), the activations' order
-    grad_pre = activations.sign_().unflatten(3, (n_active, -1)).mul_(grad_out.unsqueeze(3)).flatten(3)
+    channels, batch, height, width = grad_maps.shape
+    spread = torch.mm(grad_maps.reshape(channels, -1).t(), _module_sums(n_active, channels, activations).t())
+    grad_pre = activations.sign_().mul_(spread)  # (pixels, a*c)
     grad_weight = torch.ops.aten.convolution_backward(
-        grad_pre.permute(0, 3, 1, 2), images, weight, None, [2, 2], [1, 1], [1, 1], False, [0, 0], 1,
-        [False, True, False])[1]
-    return grad_weight, grad_pre.sum((0, 1, 2))
+        grad_pre.view(batch, height, width, -1).permute(0, 3, 1, 2), images, weight, None, [2, 2], [1, 1],
+        [1, 1], False, [0, 0], 1, [False, True, False])[1]
+    return grad_weight, grad_pre.sum(0)
 
 
 def features(maps: torch.Tensor, batch: int) -> torch.Tensor:
