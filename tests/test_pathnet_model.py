@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from mtl.config import Config
 from mtl.errors import ConfigError
-from mtl.pathnet import BadArgumentError, PathNet, active_modules
+from mtl.pathnet import BadArgumentError, PathNet, StateFileError, active_modules
 from mtl.pathnet.checks import as_features, as_labels
 
 SMALL = dict(input_shape=(8, 8, 3), n_layers=3, n_modules=6, units=5, max_active=3)
@@ -213,3 +213,13 @@ def test_bad_architecture_is_a_config_error():
     assert PathNet(Config(input_shape=(5, 3, 3), n_layers=3, module_type="conv")).feature_dim == 8  # 1x1 maps
     with pytest.raises(BadArgumentError, match="n_classes"):
         PathNet(Config(**SMALL)).add_head("t", 1)
+
+
+@pytest.mark.parametrize("module_type", ["linear", "conv"])
+def test_momentum_buffers_of_another_layout_are_a_state_file_error(module_type):
+    """A checkpoint whose momentum buffers do not fit the session (an older layout) restarts the run."""
+    net = PathNet(Config(**SMALL, module_type=module_type))
+    net.add_head("t", 3)
+    session = net.session(GENOTYPE, "t", momentum=0.9)
+    with pytest.raises(StateFileError, match="do not fit"):
+        session.load_momentum_buffers([torch.zeros(3), None, torch.zeros(5)])
