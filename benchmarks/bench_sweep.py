@@ -1,9 +1,14 @@
-"""Sweep scaling: one worker against two on a grid of 8 smoke-size cells, and the workers' memory.
+"""Sweep scaling: one worker against two on a grid of paper-size cells, and the workers' memory.
 
-Grid: a custom experiment of 8 independent cells -- SAVEE from scratch on the
-tiny synthetic corpus, seeds 0-3 x folds 0-1, ``smoke`` profile (population 4,
-3 generations, 2 SGD steps per pathway, a checkpoint written and fsynced
-every generation; ``--generations`` and ``--checkpoint-every`` change that).
+Grid: a custom experiment of independent cells -- SAVEE speech from scratch
+on the synthetic corpus, seeds x folds (``--seeds``, ``--folds``). With
+``--profile paper`` (the default) the cells are the paper's size: the
+full-size synthetic SAVEE (about the real corpus's size), S=20, G=200
+(``--generations`` to shorten), one pass per pathway, checkpoints every 10
+generations; 2 seeds x 2 folds, so each worker of two gets two cells. With
+``--profile smoke`` they are smoke-size (the tiny corpus, population 4, 3
+generations, 2 SGD steps per pathway): there the cold start and the
+checkpoints dominate, which is what that size measures.
 
 Rows: scheduler (local process pool, Dask ``LocalCluster``) x workers (1, 2),
 one run each. Every row runs in a fresh Python process, so each pays the cold
@@ -27,8 +32,8 @@ the pages are the page cache's, shared, so the proportional size is split
 between the workers reading them.
 
 The machine may be shared with other work: the load average is printed.
-Run: ``python benchmarks/bench_sweep.py [--generations 3] [--checkpoint-every 1]
-[--schedulers pool dask-local]``.
+Run: ``python benchmarks/bench_sweep.py [--profile paper|smoke] [--seeds 2] [--folds 2]
+[--generations G] [--checkpoint-every N] [--schedulers pool dask-local]``.
 """
 
 from __future__ import annotations
@@ -47,22 +52,20 @@ from pathlib import Path
 import numpy as np
 
 EXPERIMENT = "bench_sweep"
-SEEDS, FOLDS = (0, 1, 2, 3), (0, 1)
 
 
-def grid(generations: int, checkpoint_every: int):
+def grid(profile: str, n_seeds: int, n_folds: int, overrides: dict):
     from mtl.experiments import grid_cells
 
-    return grid_cells([EXPERIMENT], profile="smoke", methods=["scratch"], corpora=["savee"], data="synthetic",
-                      seeds=SEEDS, folds=FOLDS,
-                      overrides={"generations": generations, "checkpoint_every": checkpoint_every})
+    return grid_cells([EXPERIMENT], profile=profile, methods=["scratch"], corpora=["savee"], data="synthetic",
+                      seeds=list(range(n_seeds)), folds=list(range(n_folds)), overrides=overrides)
 
 
-def one_row(scheduler: str, workers: int, generations: int, checkpoint_every: int) -> dict:
+def one_row(scheduler: str, workers: int, grid_args: dict) -> dict:
     """Run the grid once in this (fresh) process; the numbers of one table row."""
     from mtl.sweep import run_sweep
 
-    cells = grid(generations, checkpoint_every)
+    cells = grid(**grid_args)
     report = run_sweep(cells, scheduler=scheduler, workers=workers, threads_per_task=1, progress=False)
     if not report.ok or report.counts["done"] != len(cells):
         raise SystemExit(f"sweep did not run every cell:\n{report.summary()}")
@@ -116,16 +119,24 @@ def memory_probe() -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--generations", type=int, default=3, help="generations per cell (smoke: 3)")
-    parser.add_argument("--checkpoint-every", type=int, default=1,
-                        help="checkpoint (written and fsynced) every this many generations (smoke: 1)")
+    parser.add_argument("--profile", default="paper", choices=["paper", "smoke"], help="cell size (default paper)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds 0..n-1 (default: paper 2, smoke 4)")
+    parser.add_argument("--folds", type=int, default=2, help="folds 0..n-1 of each seed (default 2)")
+    parser.add_argument("--generations", type=int, help="G of every cell (default: the profile's)")
+    parser.add_argument("--checkpoint-every", type=int,
+                        help="checkpoint (written and fsynced) every this many generations (default: the profile's)")
     parser.add_argument("--schedulers", nargs="+", default=["pool", "dask-local"], choices=["pool", "dask-local"])
     parser.add_argument("--row", nargs=2, metavar=("SCHEDULER", "WORKERS"), help=argparse.SUPPRESS)
+    parser.add_argument("--grid", help=argparse.SUPPRESS)  # a child process: the grid's arguments as JSON
     args = parser.parse_args()
     if args.row:  # a child process: one row, printed as JSON
-        print(json.dumps(one_row(args.row[0], int(args.row[1]), args.generations, args.checkpoint_every)))
+        print(json.dumps(one_row(args.row[0], int(args.row[1]), json.loads(args.grid))))
         return
 
+    overrides = {name: value for name, value in (("generations", args.generations),
+                                                 ("checkpoint_every", args.checkpoint_every)) if value is not None}
+    grid_args = {"profile": args.profile, "n_seeds": args.seeds or (2 if args.profile == "paper" else 4),
+                 "n_folds": args.folds, "overrides": overrides}
     scratch = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
     os.environ["MTL_CACHE_DIR"] = str(scratch / "cache")
     os.environ["MTL_DATA_ROOT"] = str(scratch / "no-data")
@@ -133,30 +144,33 @@ def main() -> None:
     from mtl.datasets import load_dataset
 
     start = time.perf_counter()
-    for corpus in ("savee", "emodb"):
+    config = get_profile(args.profile, **overrides)
+    load_dataset("savee", "audio", config, data="synthetic")  # the grid's corpus
+    for corpus in ("savee", "emodb"):  # the memory probe's
         load_dataset(corpus, "audio", get_profile("smoke"), data="synthetic")
-    print(f"tiny synthetic corpora and features built in {time.perf_counter() - start:.1f} s ({scratch})")
+    print(f"synthetic corpora and features built in {time.perf_counter() - start:.1f} s ({scratch})")
     print(f"cores: {len(os.sched_getaffinity(0))}, load average at start: "
           + " ".join(f"{x:.1f}" for x in os.getloadavg()))
-    print(f"grid: {len(SEEDS) * len(FOLDS)} scratch cells on SAVEE (tiny, synthetic), smoke profile, "
-          f"{args.generations} generations, checkpoint every {args.checkpoint_every}, 1 thread per task, "
-          "one run per row\n")
+    n_cells = grid_args["n_seeds"] * grid_args["n_folds"]
+    print(f"grid: {n_cells} scratch cells on SAVEE ({config.synthetic_size}, synthetic), {args.profile} profile, "
+          f"{config.generations} generations, S={config.population}, checkpoint every {config.checkpoint_every}, "
+          "1 thread per task, one run per row, all rows in this run\n")
 
     rows = []
     for scheduler in args.schedulers:
         for workers in (1, 2):
             os.environ["MTL_RESULTS_DIR"] = str(scratch / f"results-{scheduler}-{workers}")
-            child = subprocess.run([sys.executable, __file__, "--row", scheduler, str(workers), "--generations",
-                                    str(args.generations), "--checkpoint-every", str(args.checkpoint_every)],
-                                   capture_output=True, text=True, check=True)
-            rows.append({"scheduler": scheduler, "workers": workers, **json.loads(child.stdout.splitlines()[-1])})
+            child = subprocess.run([sys.executable, __file__, "--row", scheduler, str(workers),
+                                    "--grid", json.dumps(grid_args)], capture_output=True, text=True, check=True)
+            rows.append({"scheduler": scheduler, "workers": workers, **json.loads(child.stdout.splitlines()[-1]),
+                         "load": os.getloadavg()[0]})
 
-    print(f"{'scheduler':<11}{'workers':>8}{'wall s':>9}{'tasks s':>9}{'CPU s':>8}{'speedup':>9}{'peak RSS MB':>13}")
+    print(f"{'scheduler':<11}{'workers':>8}{'wall s':>9}{'tasks s':>9}{'CPU s':>8}{'speedup':>9}{'peak RSS MB':>13}"
+          f"{'load after':>12}")
     for row in rows:
         one = next(r for r in rows if r["scheduler"] == row["scheduler"] and r["workers"] == 1)
         print(f"{row['scheduler']:<11}{row['workers']:>8}{row['wall']:>9.1f}{row['tasks']:>9.1f}{row['cpu']:>8.1f}"
-              f"{one['wall'] / row['wall']:>9.2f}{row['peak_rss_mb']:>13.0f}")
-
+              f"{one['wall'] / row['wall']:>9.2f}{row['peak_rss_mb']:>13.0f}{row['load']:>12.2f}")
     print("\nmemory probe: two sweep workers load features as a cell does and read all of EMO-DB's at once")
     for probe in memory_probe():
         mapping = probe["mapping"]

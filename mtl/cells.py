@@ -176,8 +176,11 @@ class Cell:
 
     @property
     def source_training_config(self) -> Config:
-        """The configuration the source model is trained with: ``source_config``, or the cell's own."""
-        return self.source_config or self.config
+        """The configuration the source model is trained with: ``source_config`` (on the cell's device), or the
+        cell's own."""
+        if self.source_config is None:
+            return self.config
+        return self.source_config.replace(device=self.config.device)
 
     @property
     def source_key(self) -> str | None:

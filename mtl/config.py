@@ -54,6 +54,8 @@ METHODS = ("scratch", "finetune", "transfer")
 """How a run trains the target: from scratch, fine-tuning a source model, or PathNet transfer."""
 MODALITIES = ("audio", "video")
 """What a run reads of a corpus: its speech, or its faces (a corpus card names the ones it has)."""
+DEVICES = ("cpu", "cuda", "auto")
+"""Where PathNet trains: the CPU, the (first) CUDA GPU, or the GPU when torch finds one and else the CPU."""
 DATA_MODES = ("auto", "real", "synthetic")
 """Which copy of a corpus a run reads: the real one when present else the synthetic one, or either insisted on."""
 
@@ -162,6 +164,11 @@ class Config:
     """Seed of every random choice in one run (genotypes, initial weights, batches, folds)."""
     profile: str = "paper"
     """Name of the profile this configuration came from (provenance only)."""
+    device: str = "cpu"
+    """Where networks train and are evaluated: ``"cpu"`` (default), ``"cuda"`` (the first GPU; an error
+    when torch finds none) or ``"auto"`` (the GPU when there is one, else the CPU). Result-neutral like
+    the thread count (:data:`RESULT_NEUTRAL_FIELDS`): a record says in ``timings.device`` where it ran, and
+    a GPU's numbers differ from the CPU's only by rounding."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -215,6 +222,7 @@ class Config:
         need(self.synthetic_size in ("full", "tiny"), f"synthetic_size must be 'full' or 'tiny', got {self.synthetic_size!r}")
         need(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         need(self.eval_every >= 0, f"eval_every must be >= 0, got {self.eval_every}")
+        need(self.device in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}")
         check_seeds(self.seed)
 
     # ------------------------------------------------------------------
@@ -382,10 +390,12 @@ PAPER_SYMBOLS: dict[str, str] = {
 parameters, ``mtl run -p``, ``mtl sweep -p``, the ablation script). The field
 name is the one name of a setting; a symbol is only an alias for it."""
 
-RESULT_NEUTRAL_FIELDS: frozenset[str] = frozenset({"profile", "checkpoint_every"})
-"""Config fields that change no number of a run: ``profile`` is a name and
-``checkpoint_every`` how often a run saves its progress. Cell keys, record
-keys and the grouping of records in summaries all leave exactly these out."""
+RESULT_NEUTRAL_FIELDS: frozenset[str] = frozenset({"profile", "checkpoint_every", "device"})
+"""Config fields that change no number of a run: ``profile`` is a name,
+``checkpoint_every`` how often a run saves its progress and ``device`` where
+it computes (a GPU rounds differently from the CPU, as two thread counts
+may). Cell keys, record keys and the grouping of records in summaries all
+leave exactly these out."""
 
 
 def canonical_names(values: Mapping[str, Any], also: Iterable[str] = ()) -> dict[str, Any]:

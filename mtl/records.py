@@ -13,7 +13,8 @@ runs. The fields (:data:`RECORD_FIELDS`):
 ``n_folds`` ``n_folds_requested``
     Folds the protocol gave, and the configuration's ``folds``.
 ``config`` ``config_differences``
-    The whole configuration, and ``{field: [paper value, this value]}``.
+    The whole configuration but ``device`` (where it ran, in ``timings``), and
+    ``{field: [paper value, this value]}``.
 ``data``
     ``kinds`` (``{corpus: "real" | "synthetic"}``) and ``provenance`` per corpus
     (:func:`mtl.datasets.corpus_provenance`; ``root`` as :func:`mtl.paths.portable_path` writes it).
@@ -26,7 +27,9 @@ runs. The fields (:data:`RECORD_FIELDS`):
     seconds; the target's (and source's) populations and best pathways; the
     source model's key, classes, size, fitness, curve and settings (None for scratch).
 ``notes`` ``timings`` ``created``
-    Remarks on the run, seconds spent, and the UTC time the record was made.
+    Remarks on the run; seconds spent and the device the target (``device``) and
+    source (``source_device``) trained on, ``"cpu"`` or ``"cuda:0 (<GPU name>)"``
+    (records made before the device setting lack both: the CPU); the UTC time the record was made.
 
 Kinds add their own fields through ``extra`` (the ablation's inner-fold runs:
 ``stage``, ``inner_fold``, ``n_inner_folds``, ``outer_cell_key``). NaN and
@@ -108,6 +111,8 @@ class RunResult:
     source: dict[str, Any] | None = None
     """The source model's sidecar (:func:`mtl.runner.source_model`); None for scratch."""
     notes: Sequence[str] = ()
+    device: str = "cpu"
+    """Where the target was trained (:func:`mtl.pathnet.checks.describe_device`)."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -180,7 +185,7 @@ def build_record(cell: Any, result: RunResult, *, key: str | None = None, experi
         "fold": cell.fold,
         "n_folds": result.n_folds,
         "n_folds_requested": cell.config.folds,
-        "config": cell.config.to_dict(),
+        "config": {k: v for k, v in cell.config.to_dict().items() if k != "device"},
         "config_differences": {k: list(v) for k, v in cell.config.differences_from_paper().items()},
         "data": {"kinds": dict(cell.data), "provenance": portable_provenance(provenance)},
         "code": code_version(),
@@ -198,7 +203,8 @@ def build_record(cell: Any, result: RunResult, *, key: str | None = None, experi
         "notes": list(result.notes),
         "timings": {"source_seconds": source["seconds"] if source else None,
                     "source_cached": source["cached"] if source else None,
-                    "target_seconds": result.target_seconds},
+                    "target_seconds": result.target_seconds, "device": result.device,
+                    "source_device": source.get("device", "cpu") if source else None},
         "created": now(),
         **dict(extra or {}),
     }

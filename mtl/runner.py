@@ -21,7 +21,7 @@ Source models (transfer and fine-tuning) are trained once per
 :attr:`~mtl.cells.Cell.source_key` on *all* the source data -- the union of
 the corpora for multi-source transfer -- and cached under
 ``cache_dir()/sources/<key>.pt`` with a JSON sidecar (learning curve,
-pathways, timings, data provenance). Inputs are standardised per feature: the
+pathways, timings, the device it trained on, data provenance). Inputs are standardised per feature: the
 source data with its own statistics, every target fold with the statistics
 of its training part only (:class:`mtl.evaluation.Standardizer`). The held-out
 rows are passed to the classifier as validation data only to record the
@@ -50,7 +50,7 @@ from mtl.evaluation import Standardizer, evaluate, make_folds, recording_keys
 from mtl.datasets import class_indices, load_dataset
 from mtl.io import file_lock, read_json, write_json
 from mtl.pathnet import PathNetClassifier, SourceModel, StateFileError, mutate, random_genotype, train_source
-from mtl.pathnet.checks import numpy_generator
+from mtl.pathnet.checks import describe_device, numpy_generator
 from mtl.paths import cache_dir
 from mtl.records import RunResult, build_record, now, reuse_stored, write_record
 
@@ -211,15 +211,16 @@ class _Stacked:
         return out
 
 
-def _cached_source(key: str, weights: Path, sidecar: Path) -> tuple[Any, dict[str, Any]] | None:
-    """The cached source model ``key`` and its sidecar; None when absent or unusable (reported, both removed)."""
+def _cached_source(key: str, weights: Path, sidecar: Path, device: str) -> tuple[Any, dict[str, Any]] | None:
+    """The cached source model ``key`` (placed on ``device``) and its sidecar; None when absent or unusable
+    (reported, both removed)."""
     if not (weights.is_file() and sidecar.is_file()):
         return None
     try:
         info = read_json(sidecar)
         if not isinstance(info, dict) or info.get("key") != key:
             raise StateFileError(f"{sidecar}: not the sidecar of source model {key}")
-        model = SourceModel.load(weights)  # checks the digest and that the weights are finite
+        model = SourceModel.load(weights, device)  # checks the digest and that the weights are finite
     except (StateFileError, OSError, ValueError, KeyError) as error:  # a JSONDecodeError is a ValueError
         log.warning("discarding the cached source model %s and training it again: %s", key, error)
         for path in (weights, sidecar):
@@ -248,7 +249,7 @@ def source_model(cell: Any, progress: bool = False) -> tuple[Any, dict[str, Any]
     folder = cache_dir() / "sources"
     weights, sidecar = folder / f"{cell.source_key}.pt", folder / f"{cell.source_key}.json"
     with file_lock(folder / f"{cell.source_key}.lock"):
-        cached = _cached_source(cell.source_key, weights, sidecar)
+        cached = _cached_source(cell.source_key, weights, sidecar, cell.source_training_config.device)
         if cached is not None:
             return cached
         kinds, config = dict(cell.data), cell.source_training_config
@@ -280,6 +281,7 @@ def source_model(cell: Any, progress: bool = False) -> tuple[Any, dict[str, Any]
             "pathways": _source_pathways(model),
             "best_fitness": float(model.best_fitness),
             "seconds": seconds,
+            "device": describe_device(model.net.device),
             "config": config_key(config, SOURCE_NEUTRAL_FIELDS),
             "created": now(),
         }
@@ -366,7 +368,7 @@ def fit_split(cell: Cell, split: Split, key: str, progress: bool = False) -> Run
         test_speakers=sorted(map(str, held_out["speaker"].unique())) if "speaker" in held_out else None,
         learning_curve=learning_curve(getattr(classifier, "history_", None)),
         target_pathways=_target_pathways(classifier, cell.config, cell.target),
-        source=source_info, notes=split.notes)
+        source=source_info, notes=split.notes, device=describe_device(classifier.net_.device))
 
 
 # ---------------------------------------------------------------------------

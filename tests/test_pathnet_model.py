@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from mtl.config import Config
 from mtl.errors import ConfigError
-from mtl.pathnet import BadArgumentError, PathNet, active_modules
+from mtl.pathnet import BadArgumentError, PathNet, StateFileError, active_modules
 from mtl.pathnet.checks import as_features, as_labels
 
 SMALL = dict(input_shape=(8, 8, 3), n_layers=3, n_modules=6, units=5, max_active=3)
@@ -59,27 +59,42 @@ def reference_training(net: PathNet, genotype, task, frozen, x, y, steps, **sgd)
     head.load_state_dict(net.heads[task].state_dict())
     params = [p for pair in trained.values() for p in pair] + list(head.parameters())
     optimizer = torch.optim.SGD(params, **sgd)
+    conv = net.module_type == "conv"
     for _ in range(steps):
-        hidden = x
+        hidden = x.reshape(len(x), *net.config.input_shape).permute(0, 3, 1, 2) if conv else x
         for layer, (evolving, fixed) in enumerate(layers):
             outputs = []
             for module in sorted(evolving.tolist() + fixed.tolist()):
                 weight, bias = trained.get((layer, module), (net.weight(layer)[module], net.bias(layer)[module]))
-                outputs.append(torch.relu(hidden @ weight + bias))
+                outputs.append(torch.relu(F.conv2d(hidden, weight, bias, stride=2, padding=1) if conv
+                                          else hidden @ weight + bias))
             hidden = torch.stack(outputs).mean(0)
-        loss = F.cross_entropy(head(hidden), y)
+        loss = F.cross_entropy(head(hidden.flatten(1)), y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    result = {f"{layer}/{module}": pair[0].detach() for (layer, module), pair in trained.items()}
+    result = {f"{layer}/{module}/{kind}": tensor.detach() for (layer, module), pair in trained.items()
+              for kind, tensor in zip(("weight", "bias"), pair)}
     result["head"] = head.weight.detach()
     return result
 
 
+def assert_trained_as(net: PathNet, expected: dict[str, torch.Tensor]) -> None:
+    """The network's trained tensors (head "t") equal :func:`reference_training`'s, to rounding."""
+    for name, tensor in expected.items():
+        if name == "head":
+            actual = net.heads["t"].weight
+        else:
+            layer, module, kind = name.split("/")
+            actual = getattr(net, kind)(int(layer))[int(module)]
+        torch.testing.assert_close(actual, tensor, rtol=1e-5, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("module_type", ["linear", "conv"])
 @pytest.mark.parametrize("momentum, weight_decay", [(0.0, 0.0), (0.0, 1e-2), (0.9, 1e-2)])
 @pytest.mark.parametrize("frozen", [None, FROZEN])
-def test_session_step_equals_autograd_sgd(momentum, weight_decay, frozen):
-    net = PathNet(Config(**SMALL, seed=1))
+def test_session_step_equals_autograd_sgd(module_type, momentum, weight_decay, frozen):
+    net = PathNet(Config(**SMALL, module_type=module_type, seed=1))
     net.add_head("t", 4)
     generator = torch.Generator().manual_seed(1)
     x, y = torch.randn(16, 192, generator=generator), torch.randint(0, 4, (16,), generator=generator)
@@ -88,9 +103,24 @@ def test_session_step_equals_autograd_sgd(momentum, weight_decay, frozen):
     with net.session(GENOTYPE, "t", frozen, **sgd) as session:
         for _ in range(3):
             session.step(x, y)
-    for name, weight in expected.items():
-        actual = net.heads["t"].weight if name == "head" else net.weight(int(name[0]))[int(name.split("/")[1])]
-        torch.testing.assert_close(actual, weight, rtol=1e-5, atol=1e-6, msg=name)
+    assert_trained_as(net, expected)
+
+
+@pytest.mark.parametrize("shape, n_layers", [((7, 5, 3), 3), ((9, 4, 2), 3), ((6, 6, 3), 1)])
+def test_conv_session_and_forward_on_odd_map_sizes_equal_the_reference(shape, n_layers):
+    config = Config(**{**SMALL, "input_shape": shape, "n_layers": n_layers}, module_type="conv", seed=2)
+    net = PathNet(config)
+    net.add_head("t", 3)
+    generator = torch.Generator().manual_seed(3)
+    x, y = torch.randn(10, config.input_dim, generator=generator), torch.randint(0, 3, (10,), generator=generator)
+    genotype, frozen = GENOTYPE[:n_layers], FROZEN[:n_layers]
+    torch.testing.assert_close(net(x, genotype, "t", frozen), reference_logits(net, x, genotype, "t", frozen),
+                               rtol=1e-5, atol=1e-6)
+    expected = reference_training(net, genotype, "t", frozen, x, y, steps=2, lr=0.1, momentum=0.9)
+    with net.session(genotype, "t", frozen, lr=0.1, momentum=0.9) as session:
+        for _ in range(2):
+            session.step(x, y)
+    assert_trained_as(net, expected)
 
 
 @pytest.mark.parametrize("module_type", ["linear", "conv"])
@@ -183,3 +213,13 @@ def test_bad_architecture_is_a_config_error():
     assert PathNet(Config(input_shape=(5, 3, 3), n_layers=3, module_type="conv")).feature_dim == 8  # 1x1 maps
     with pytest.raises(BadArgumentError, match="n_classes"):
         PathNet(Config(**SMALL)).add_head("t", 1)
+
+
+@pytest.mark.parametrize("module_type", ["linear", "conv"])
+def test_momentum_buffers_of_another_layout_are_a_state_file_error(module_type):
+    """A checkpoint whose momentum buffers do not fit the session (an older layout) restarts the run."""
+    net = PathNet(Config(**SMALL, module_type=module_type))
+    net.add_head("t", 3)
+    session = net.session(GENOTYPE, "t", momentum=0.9)
+    with pytest.raises(StateFileError, match="do not fit"):
+        session.load_momentum_buffers([torch.zeros(3), None, torch.zeros(5)])

@@ -24,7 +24,8 @@ from mtl.pathnet.checks import BadArgumentError
 from mtl.pathnet.evolution import BatchStream, EvolutionResult, History, best_individual, evolve, finetune
 from mtl.pathnet.genotype import (Frozen, active_modules, check_frozen, check_genotype, frozen_modules, mutate,
                                   random_genotype)
-from mtl.pathnet.model import ConvSession, LinearSession, PathNet, PathwaySession
+from mtl.pathnet.model import PathNet
+from mtl.pathnet.sessions import ConvSession, LinearSession, PathwaySession
 from mtl.pathnet.state import StateFileError
 from mtl.pathnet.transfer import PathNetClassifier, SourceModel, train_source, transfer_network
 

@@ -1,7 +1,9 @@
-"""Argument checks shared by the PathNet code: features, labels, seeds.
+"""Argument checks shared by the PathNet code: features, labels, seeds, the device.
 
 Every public function of :mod:`mtl.pathnet` converts its arrays here, so a bad
-argument gets the same clear message wherever it enters.
+argument gets the same clear message wherever it enters, and every tensor of
+a run is placed on the run's device (:func:`torch_device`, from
+``Config.device``) here, once per run.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 import torch
 
 from mtl.config import Config
-from mtl.errors import MtlError
+from mtl.errors import ConfigError, MtlError
 
 #: Rows per chunk when a whole data set is scanned (finiteness check, evaluation).
 CHUNK_ROWS = 2048
@@ -27,8 +29,30 @@ class BadArgumentError(MtlError, ValueError):
     """
 
 
+def torch_device(config: Config | str) -> torch.device:
+    """The torch device ``Config.device`` names: ``"cpu"``; ``"cuda"``, the first GPU (a
+    :class:`~mtl.errors.ConfigError` when torch finds none); ``"auto"``, the GPU when there is one."""
+    name = config.device if isinstance(config, Config) else config
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if name not in ("cuda", "auto"):
+        raise ConfigError(f"device must be one of cpu, cuda, auto, got {name!r}")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"device='cuda', but torch {torch.__version__} finds no CUDA GPU "
+                          f"(a CPU-only build, or no driver); use device='cpu' or 'auto'")
+    return torch.device("cuda", torch.cuda.current_device())
+
+
+def describe_device(device: torch.device) -> str:
+    """What a record says it ran on: ``"cpu"``, or ``"cuda:0 (NVIDIA H200)"``."""
+    if device.type != "cuda":
+        return device.type
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+
+
 def as_features(X: Any, config: Config, name: str = "X") -> torch.Tensor:
-    """``X`` as one float32 tensor of shape ``(n, config.input_dim)``.
+    """``X`` as one float32 tensor of shape ``(n, config.input_dim)`` on ``config``'s device.
 
     Parameters
     ----------
@@ -36,9 +60,10 @@ def as_features(X: Any, config: Config, name: str = "X") -> torch.Tensor:
         ``(n, H, W, C)`` samples with ``(H, W, C) == config.input_shape`` (e.g.
         ``(n, 64, 64, 3)``), or the same flattened to ``(n, H*W*C)`` (12288).
         Assumed already standardised by the caller. A float32, C-contiguous
-        array is used without a copy.
+        array is used without a copy on the CPU; on a GPU it is copied there
+        once (after the checks).
     config : Config
-        Gives ``input_shape``.
+        Gives ``input_shape`` and ``device`` (:func:`torch_device`).
     name : str, default "X"
         Argument name used in error messages.
 
@@ -69,11 +94,12 @@ def as_features(X: Any, config: Config, name: str = "X") -> torch.Tensor:
         if not bool(finite.all()):
             first = start + int((~finite).nonzero()[0, 0])
             raise BadArgumentError(f"{name}: sample {first} contains NaN or infinite values")
-    return tensor
+    return tensor.to(torch_device(config))
 
 
-def as_labels(y: Any, n_samples: int, n_classes: int | None = None, name: str = "y") -> torch.Tensor:
-    """``y`` as an int64 tensor of ``n_samples`` labels in ``[0, n_classes - 1]``.
+def as_labels(y: Any, n_samples: int, n_classes: int | None = None, name: str = "y",
+              device: torch.device | None = None) -> torch.Tensor:
+    """``y`` as an int64 tensor of ``n_samples`` labels in ``[0, n_classes - 1]`` (on ``device``, default the CPU).
 
     Parameters
     ----------
@@ -85,6 +111,8 @@ def as_labels(y: Any, n_samples: int, n_classes: int | None = None, name: str = 
         C. ``None`` only checks that labels are >= 0.
     name : str, default "y"
         Argument name used in error messages.
+    device : torch.device or None, default None
+        Where the labels go (the run's device, :func:`torch_device`); ``None``: the CPU.
     """
     array = np.asarray(y.cpu().numpy() if isinstance(y, torch.Tensor) else y)
     if array.ndim != 1:
@@ -99,7 +127,7 @@ def as_labels(y: Any, n_samples: int, n_classes: int | None = None, name: str = 
     allowed = f"[0, {n_classes - 1}] (n_classes={n_classes})" if n_classes is not None else "[0, C-1]"
     if low < 0 or (n_classes is not None and high >= n_classes):
         raise BadArgumentError(f"{name}: labels must be in {allowed}, got values from {low} to {high}")
-    return torch.from_numpy(array.astype(np.int64))
+    return torch.from_numpy(array.astype(np.int64)).to(device or "cpu")
 
 
 def check_n_classes(n_classes: Any, name: str = "n_classes") -> int:

@@ -42,7 +42,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from mtl.config import Config
+from mtl.config import RESULT_NEUTRAL_FIELDS, Config
 from mtl.errors import ConfigError
 from mtl.pathnet.checks import BadArgumentError, as_features, as_labels, numpy_generator, torch_generator
 from mtl.pathnet.genotype import Frozen, check_frozen, check_genotype, mutate, random_genotype
@@ -51,8 +51,6 @@ from mtl.pathnet.state import StateFileError, data_fingerprint, load_state, net_
 
 #: Config fields that define the network; a run's config must agree with its network's.
 ARCHITECTURE_FIELDS = ("input_shape", "n_layers", "n_modules", "units", "module_type", "combine")
-#: Config fields that do not change a run's results (ignored when matching a checkpoint).
-RESULT_NEUTRAL_FIELDS = ("checkpoint_every", "profile")
 
 Callback = Callable[[dict[str, Any]], None]
 
@@ -142,10 +140,12 @@ class BatchStream:
     Parameters
     ----------
     X : torch.Tensor, (n, input_dim) float32
-    y : torch.Tensor, (n,) int64
+    y : torch.Tensor, (n,) int64, on the device of ``X``
     batch_size : int
     generator : torch.Generator
-        Seeded generator of the permutations (owned by the stream).
+        Seeded CPU generator of the permutations (owned by the stream): the
+        batch order is the same on every device. Each pass's permutation is
+        moved to ``X``'s device once.
 
     Notes
     -----
@@ -156,15 +156,16 @@ class BatchStream:
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int, generator: torch.Generator):
         self.X, self.y, self.batch_size, self.generator = X, y, batch_size, generator
-        self.order = torch.empty(0, dtype=torch.long)
+        self.order = torch.empty(0, dtype=torch.long, device=X.device)
         self.position = 0
         size = min(batch_size, X.shape[0])
-        self._x, self._y = torch.empty(size, X.shape[1]), torch.empty(size, dtype=torch.long)
+        self._x = torch.empty(size, X.shape[1], device=X.device)
+        self._y = torch.empty(size, dtype=torch.long, device=X.device)
 
     def next_indices(self) -> torch.Tensor:
         """Indices of the next mini-batch."""
         if self.position >= len(self.order):
-            self.order = torch.randperm(self.X.shape[0], generator=self.generator)
+            self.order = torch.randperm(self.X.shape[0], generator=self.generator).to(self.X.device)
             self.position = 0
         batch = self.order[self.position:self.position + self.batch_size]
         self.position += len(batch)
@@ -181,11 +182,11 @@ class BatchStream:
     def state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         """``(meta, tensors)`` to store in a checkpoint."""
         return {"position": self.position}, {"stream.generator": self.generator.get_state(),
-                                             "stream.order": self.order.clone()}
+                                             "stream.order": self.order.cpu().clone()}
 
     def restore(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         self.generator.set_state(tensors["stream.generator"])
-        self.order = tensors["stream.order"].clone()
+        self.order = tensors["stream.order"].to(self.X.device).clone()
         self.position = int(meta["position"])
 
 
@@ -220,12 +221,12 @@ def _prepare(net: PathNet, X: Any, y: Any, config: Config, task: str, X_val: Any
     check_architecture(config, net)
     n_classes = net.head(task).out_features
     X = as_features(X, net.config, "X")
-    y = as_labels(y, X.shape[0], n_classes, "y")
+    y = as_labels(y, X.shape[0], n_classes, "y", device=X.device)
     if (X_val is None) != (y_val is None):
         raise BadArgumentError("X_val and y_val: give both or neither")
     if X_val is not None:
         X_val = as_features(X_val, net.config, "X_val")
-        y_val = as_labels(y_val, X_val.shape[0], n_classes, "y_val")
+        y_val = as_labels(y_val, X_val.shape[0], n_classes, "y_val", device=X.device)
     return X, y, X_val, y_val
 
 

@@ -15,26 +15,31 @@ active, non-frozen modules are copied once into contiguous tensors, trained
 for any number of SGD steps, and written back when the session closes. A step
 never touches the full ``(M, in, units)`` tensors, and frozen modules are
 constants outside the optimiser, so they never change whatever the momentum or
-weight decay. See :class:`PathwaySession` for the speed notes.
+weight decay. See :mod:`mtl.pathnet.sessions` for the speed notes.
 
 The layer tensors are buffers, not parameters: they are trained only through
 sessions. :meth:`torch.nn.Module.state_dict` holds every tensor of the network.
+
+Device. The network lives on ``config.device`` (:func:`~mtl.pathnet.checks.torch_device`):
+initial weights are drawn on the CPU from the seeded generators, then moved,
+so every device starts from the same weights; sessions allocate their
+buffers beside the weights.
 """
 
 from __future__ import annotations
 
 import copy
-from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from mtl.config import Config
-from mtl.pathnet.checks import CHUNK_ROWS, BadArgumentError, check_n_classes, torch_generator
+from mtl.pathnet import conv
+from mtl.pathnet.checks import CHUNK_ROWS, BadArgumentError, check_n_classes, torch_device, torch_generator
 from mtl.pathnet.genotype import Frozen, active_modules
+from mtl.pathnet.sessions import ConvSession, LinearSession, PathwaySession
 
 #: Samples per evaluation chunk for convolutional networks (their maps are large).
 CONV_CHUNK_ROWS = 256
@@ -66,9 +71,10 @@ class PathNet(nn.Module):
     with ``config.conv_channels`` output channels, stride 2 and padding 1 (it
     halves the maps, rounding up), + ReLU. Layer 1 reads the ``(H, W, C)``
     image, later layers the previous layer's combined feature maps; the head
-    reads the last maps flattened (8 x 8 x channels for 64x64 input, L=3).
-    Active modules of a layer are one convolution with their channels
-    concatenated (they share the layer's input). Strided convolutions, as in
+    reads the last maps flattened channel by channel (8 x 8 x channels for
+    64x64 input, L=3). Active modules of a layer are one product over the
+    layer's patches (they share the layer's input; :mod:`mtl.pathnet.conv`).
+    Strided convolutions, as in
     the original PathNet's Atari modules, rather than full-size convolutions and
     2x2 pooling: the latter spend most of a step on element-wise passes over
     64x64 maps (ReLU, pooling) and train about 2x slower.
@@ -89,9 +95,10 @@ class PathNet(nn.Module):
         else:
             self.feature_dim = self.units
         self.heads = nn.ModuleDict()
+        self.device = torch_device(config)
         for layer in range(self.n_layers):
-            self.register_buffer(f"weight{layer}", torch.empty(self._weight_shape(layer)))
-            self.register_buffer(f"bias{layer}", torch.empty(self.n_modules, self.units))
+            self.register_buffer(f"weight{layer}", torch.empty(self._weight_shape(layer), device=self.device))
+            self.register_buffer(f"bias{layer}", torch.empty(self.n_modules, self.units, device=self.device))
         self.reinitialize(seed=seed)
 
     def extra_repr(self) -> str:
@@ -141,8 +148,8 @@ class PathNet(nn.Module):
             replace = torch.ones(self.n_modules, dtype=torch.bool)
             if keep is not None:
                 replace[torch.as_tensor(keep[layer], dtype=torch.long)] = False
-            self.weight(layer)[replace] = fresh_w[replace]
-            self.bias(layer)[replace] = fresh_b[replace]
+            self.weight(layer)[replace.to(self.device)] = fresh_w[replace].to(self.device)
+            self.bias(layer)[replace.to(self.device)] = fresh_b[replace].to(self.device)
 
     @torch.no_grad()
     def add_head(self, task: str, n_classes: int, seed: int | None = None) -> nn.Linear:
@@ -163,8 +170,8 @@ class PathNet(nn.Module):
         bound = 1.0 / np.sqrt(self.feature_dim)
         head.weight.uniform_(-bound, bound, generator=generator)
         head.bias.uniform_(-bound, bound, generator=generator)
-        self.heads[task] = head
-        return head
+        self.heads[task] = head.to(self.device)
+        return self.heads[task]
 
     def head(self, task: str) -> nn.Linear:
         """The head of ``task``; a clear error if there is none."""
@@ -177,6 +184,14 @@ class PathNet(nn.Module):
     def copy(self) -> "PathNet":
         """An independent deep copy (weights, heads and config)."""
         return copy.deepcopy(self)
+
+    def to_config_device(self, config: Config) -> "PathNet":
+        """Take ``config`` (same architecture) and move to its device; returns ``self``.
+
+        A source network trained (or saved) elsewhere serves a target run on the target's device.
+        """
+        self.config, self.device = config, torch_device(config)
+        return self.to(self.device)
 
     # ------------------------------------------------------------------ forward
     def _check_batch(self, x: torch.Tensor) -> torch.Tensor:
@@ -194,27 +209,16 @@ class PathNet(nn.Module):
         Linear: ``(in, a*units)`` and ``(a*units,)``; conv: ``(a*c, c_in, 3, 3)``
         and ``(a*c,)``. Always a copy.
         """
-        index = torch.as_tensor(modules, dtype=torch.long)
+        index = torch.as_tensor(modules, dtype=torch.long, device=self.device)
         weight = self.weight(layer).index_select(0, index)
         bias = self.bias(layer).index_select(0, index).reshape(-1)
         if self.module_type == "conv":
             return weight.reshape(-1, *weight.shape[2:]), bias
         return weight.permute(1, 0, 2).reshape(weight.shape[1], -1), bias
 
-    def _to_maps(self, x: torch.Tensor) -> torch.Tensor:
-        height, width, channels = (int(s) for s in self.config.input_shape)
-        # contiguous NCHW: oneDNN is ~1.5x slower on the channels-last view of (H, W, C) samples
-        return x.reshape(x.shape[0], height, width, channels).permute(0, 3, 1, 2).contiguous()
-
-    def _combine(self, activations: torch.Tensor, n_active: int) -> torch.Tensor:
-        grouped = activations.unflatten(1, (n_active, -1))
-        return grouped.mean(1) if self.config.combine == "mean" else grouped.sum(1)
-
-    def _layer(self, inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, n_active: int) -> torch.Tensor:
-        """One layer: all active modules in one product, then ReLU and combine."""
-        if self.module_type == "conv":
-            return self._combine(torch.relu(F.conv2d(inputs, weight, bias, stride=2, padding=1)), n_active)
-        return self._combine(torch.relu(torch.addmm(bias, inputs, weight)), n_active)
+    def _scale(self, n_active: int) -> float:
+        """What a layer's module sum is multiplied by: 1/a (``combine="mean"``) or 1."""
+        return 1.0 / n_active if self.config.combine == "mean" else 1.0
 
     def pathway_modules(self, genotype: Any, frozen: Frozen | None = None) -> list[np.ndarray]:
         """Per layer, the sorted module indices a pathway activates (evolving and frozen)."""
@@ -246,10 +250,27 @@ class PathNet(nn.Module):
         return self._run(x, gathered, head)
 
     def _run(self, x: torch.Tensor, gathered: list[tuple[torch.Tensor, torch.Tensor]], head: nn.Linear) -> torch.Tensor:
-        hidden = self._to_maps(x) if self.module_type == "conv" else x
+        """Logits of a batch: per layer all active modules in one product, then ReLU and combine."""
+        if self.module_type == "conv":
+            return self._run_conv(x, gathered, head)
+        hidden = x
         for weight, bias in gathered:
-            hidden = self._layer(hidden, weight, bias, len(bias) // self.units)
-        return head(hidden.flatten(1))
+            grouped = torch.relu(torch.addmm(bias, hidden, weight)).unflatten(1, (len(bias) // self.units, -1))
+            hidden = grouped.mean(1) if self.config.combine == "mean" else grouped.sum(1)
+        return head(hidden)
+
+    def _run_conv(self, x: torch.Tensor, gathered: list[tuple[torch.Tensor, torch.Tensor]],
+                  head: nn.Linear) -> torch.Tensor:
+        (weight, bias), above = gathered[0], gathered[1:]
+        _, maps = conv.first_layer(conv.images(x, self.config.input_shape), weight, bias, len(bias) // self.units)
+        scale = self._scale(len(bias) // self.units)
+        for weight, bias in above:
+            channels, batch, height, width = maps.shape
+            cols = conv.columns(maps, conv.padded_buffer(channels, batch, height, width, x))
+            _, summed = conv.layer_forward(cols, weight.reshape(len(bias), -1), bias, scale, len(bias) // self.units)
+            maps = summed.view(self.units, batch, conv.output_size(height), conv.output_size(width))
+            scale = self._scale(len(bias) // self.units)
+        return torch.addmm(head.bias, conv.features(maps, x.shape[0]), head.weight.t(), alpha=scale)
 
     @torch.no_grad()
     def predict_logits(self, X: torch.Tensor, genotype: Any, task: str, frozen: Frozen | None = None,
@@ -297,240 +318,3 @@ class PathNet(nn.Module):
         """
         session_type = ConvSession if self.module_type == "conv" else LinearSession
         return session_type(self, genotype, task, frozen, lr=lr, momentum=momentum, weight_decay=weight_decay)
-
-
-class PathwaySession(ABC):
-    """Trains one pathway of a :class:`PathNet` on mini-batches.
-
-    On opening, the pathway's active modules are copied into contiguous
-    tensors (trainable modules first, frozen ones after); :meth:`step` makes one
-    SGD step on a mini-batch; :meth:`write_back` copies the trained modules and
-    head back into the network (done on closing). Between opening and the last
-    write-back the network's own tensors are stale: do not evaluate it then.
-    """
-
-    def __init__(self, net: PathNet, genotype: Any, task: str, frozen: Frozen | None, *,
-                 lr: float, momentum: float, weight_decay: float):
-        self.net = net
-        self.head = net.head(task)
-        self.layers = active_modules(genotype, net.config, frozen)
-        self.trainable = [torch.as_tensor(evolving, dtype=torch.long) for evolving, _ in self.layers]
-        self.n_active = [len(evolving) + len(fixed) for evolving, fixed in self.layers]
-        self.lr, self.weight_decay = float(lr), float(weight_decay)
-        self.optimizer: torch.optim.SGD
-        self.steps = 0
-
-    def __enter__(self) -> "PathwaySession":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.write_back()
-
-    @abstractmethod
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """One SGD step (mean cross-entropy) on ``x`` ``(B, input_dim)`` float32 and ``y`` ``(B,)`` int64."""
-
-    def _write_modules(self, copy_weight: Any) -> None:
-        """Copy each layer's trained modules into the network: weights by ``copy_weight(layer, index)``
-        (their layout differs by module type), biases here."""
-        for layer, index in enumerate(self.trainable):
-            if len(index):
-                copy_weight(layer, index)
-                self.net.bias(layer).index_copy_(0, index, self.bias_train[layer].view(len(index), -1))
-
-    @abstractmethod
-    def write_back(self) -> None:
-        """Copy the trained modules and head into the network."""
-
-    def momentum_buffers(self) -> list[torch.Tensor | None]:
-        """Copies of the optimiser's momentum buffers, one per parameter (``None`` before the first step)."""
-        state = self.optimizer.state
-        return [None if state.get(p, {}).get("momentum_buffer") is None else state[p]["momentum_buffer"].clone()
-                for p in self.optimizer.param_groups[0]["params"]]
-
-    def load_momentum_buffers(self, buffers: Sequence[torch.Tensor | None]) -> None:
-        """Restore buffers saved by :meth:`momentum_buffers` (resuming a checkpoint)."""
-        for param, buffer in zip(self.optimizer.param_groups[0]["params"], buffers, strict=True):
-            if buffer is not None:
-                self.optimizer.state[param]["momentum_buffer"] = buffer.clone()
-
-
-class LinearSession(PathwaySession):
-    """Training session of a linear PathNet, written for throughput.
-
-    The pathway is a small MLP whose first layer dominates the work
-    (``(B, 12288) x (12288, a*20)``). Per step the session does one forward
-    GEMM and one weight-gradient GEMM for that layer and small products for the
-    rest, with the backward pass written out (mean/sum combine, ReLU, softmax
-    cross-entropy), which avoids autograd bookkeeping on tiny tensors.
-
-    Optimiser. Every trainable tensor except the first layer's weights (biases,
-    later layers, head) lives in one flat buffer, updated by one
-    ``torch.optim.SGD`` parameter. The first layer's trainable weights:
-
-    * ``momentum == 0``: the weight-gradient GEMM is fused with the SGD update,
-      ``W <- (1 - lr*weight_decay) * W - lr * x^T g``, which is exactly
-      ``torch.optim.SGD``'s update without materialising the gradient;
-    * ``momentum > 0``: the gradient is written to a buffer and the weights are a
-      second parameter of the same ``torch.optim.SGD``.
-
-    Frozen modules sit in separate columns (first layer) or separate constant
-    tensors (later layers) that no update touches.
-    """
-
-    def __init__(self, net: PathNet, genotype: Any, task: str, frozen: Frozen | None, *,
-                 lr: float, momentum: float, weight_decay: float):
-        super().__init__(net, genotype, task, frozen, lr=lr, momentum=momentum, weight_decay=weight_decay)
-        units = net.units
-        self.combine_mean = net.config.combine == "mean"
-        n_train = [len(index) for index in self.trainable]
-        sizes = [n * units for n in n_train]  # layer biases
-        sizes += [net.weight(layer).shape[1] * n_train[layer] * units for layer in range(1, net.n_layers)]
-        sizes += [self.head.weight.numel(), self.head.bias.numel()]
-        self.flat = torch.empty(sum(sizes))
-        self.flat_grad = torch.zeros_like(self.flat)
-        pieces = iter(zip(self.flat.split(sizes), self.flat_grad.split(sizes)))
-        self.bias_train, self.bias_grad = zip(*[next(pieces) for _ in range(net.n_layers)])
-        self.weight_train, self.weight_grad = [None], [None]  # layer 0 is self.first_weight
-        self.weight_fixed, self.bias_fixed = [], []
-        with torch.no_grad():
-            for layer, (evolving, fixed) in enumerate(self.layers):
-                weight, bias = net._gather(layer, np.concatenate([evolving, fixed]))
-                split = n_train[layer] * units
-                self.bias_train[layer].copy_(bias[:split])
-                self.bias_fixed.append(bias[split:])
-                if layer == 0:
-                    self.first_weight = weight  # (in, a*units): trainable columns, then frozen
-                    self.weight_fixed.append(None)
-                    continue
-                flat_w, flat_g = next(pieces)
-                self.weight_train.append(flat_w.view(weight.shape[0], split))
-                self.weight_grad.append(flat_g.view(weight.shape[0], split))
-                self.weight_train[layer].copy_(weight[:, :split])
-                self.weight_fixed.append(weight[:, split:])
-            (head_w, head_wg), (head_b, head_bg) = next(pieces), next(pieces)
-            self.head_weight = head_w.view(self.head.in_features, -1)  # (features, C), transposed head.weight
-            self.head_weight_grad = head_wg.view_as(self.head_weight)
-            self.head_bias, self.head_bias_grad = head_b, head_bg
-            self.head_weight.copy_(self.head.weight.t())
-            self.head_bias.copy_(self.head.bias)
-        self.first_split = n_train[0] * units
-        self.first_train = self.first_weight[:, :self.first_split]
-        self.flat.grad = self.flat_grad
-        params = [self.flat]
-        self.fused_first = momentum == 0.0
-        if not self.fused_first and self.first_split:
-            self.first_grad = torch.zeros(self.first_train.shape)
-            self.first_train.grad = self.first_grad
-            params.append(self.first_train)
-        self.optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-        self._zero = torch.zeros(())
-        self._minus_one = torch.full((net.config.batch_size, 1), -1.0)
-
-    def _layer_tensors(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
-        bias = self.bias_train[layer]
-        if len(self.bias_fixed[layer]):
-            bias = torch.cat([bias, self.bias_fixed[layer]])
-        if layer == 0:
-            return self.first_weight, bias
-        weight = self.weight_train[layer]
-        if self.weight_fixed[layer].shape[1]:
-            weight = torch.cat([weight, self.weight_fixed[layer]], dim=1)
-        return weight, bias
-
-    @torch.no_grad()
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """One SGD step (mean cross-entropy) on ``x`` ``(B, input_dim)`` float32 and ``y`` ``(B,)`` int64."""
-        # Layer l's output is scale[l+1] * sums[l+1], the scale (1/a for the mean) riding on the
-        # products' alpha; ReLU'(z) is sign(ReLU(z)). Both save small operations, which matter here.
-        batch, units, zero = x.shape[0], self.net.units, self._zero
-        if batch > len(self._minus_one):
-            self._minus_one = torch.full((batch, 1), -1.0)
-        sums, scales, activations, weights = [x], [1.0], [], []
-        for layer in range(self.net.n_layers):
-            weight, bias = self._layer_tensors(layer)
-            hidden = torch.addmm(bias, sums[-1], weight, alpha=scales[-1]).clamp_min_(0)
-            sums.append(hidden.view(batch, self.n_active[layer], units).sum(1))
-            scales.append(1.0 / self.n_active[layer] if self.combine_mean else 1.0)
-            activations.append(hidden)
-            weights.append(weight)
-        logits = torch.addmm(self.head_bias, sums[-1], self.head_weight, alpha=scales[-1])
-        grad = torch.softmax(logits, dim=1).scatter_add_(1, y.unsqueeze(1), self._minus_one[:batch]).div_(batch)
-        torch.addmm(zero, sums[-1].t(), grad, beta=0, alpha=scales[-1], out=self.head_weight_grad)
-        torch.sum(grad, 0, out=self.head_bias_grad)
-        grad_sum = torch.addmm(zero, grad, self.head_weight.t(), beta=0, alpha=scales[-1])
-        for layer in range(self.net.n_layers - 1, -1, -1):
-            n_active = self.n_active[layer]
-            grad_pre = activations[layer].sign().view(batch, n_active, units).mul_(grad_sum.unsqueeze(1))
-            grad_pre = grad_pre.view(batch, n_active * units)
-            grad_train = grad_pre[:, :len(self.bias_train[layer])]
-            torch.sum(grad_train, 0, out=self.bias_grad[layer])
-            if layer > 0:
-                torch.addmm(zero, sums[layer].t(), grad_train, beta=0, alpha=scales[layer], out=self.weight_grad[layer])
-                grad_sum = torch.addmm(zero, grad_pre, weights[layer].t(), beta=0, alpha=scales[layer])
-            elif self.fused_first:
-                # Every other gradient is complete: step before the large product, which would
-                # evict the optimiser's Python objects from the cache and make the step ~6x slower.
-                self.optimizer.step()
-                if grad_train.shape[1]:
-                    self.first_train.addmm_(x.t(), grad_train, beta=1.0 - self.lr * self.weight_decay,
-                                            alpha=-self.lr)
-            else:
-                if grad_train.shape[1]:
-                    torch.mm(x.t(), grad_train, out=self.first_grad)
-                self.optimizer.step()
-        self.steps += 1
-
-    @torch.no_grad()
-    def write_back(self) -> None:
-        """Copy the trained modules and head into the network."""
-        def copy_weight(layer: int, index: torch.Tensor) -> None:
-            weight = self.first_train if layer == 0 else self.weight_train[layer]
-            self.net.weight(layer).permute(1, 0, 2).index_copy_(1, index, weight.unflatten(1, (len(index), -1)))
-
-        self._write_modules(copy_weight)
-        self.head.weight.copy_(self.head_weight.t())
-        self.head.bias.copy_(self.head_bias)
-
-
-class ConvSession(PathwaySession):
-    """Training session of a convolutional PathNet (autograd + ``torch.optim.SGD``).
-
-    Trainable modules of each layer are one leaf tensor ``(t*c, c_in, 3, 3)``
-    (and a bias leaf); frozen modules are constants concatenated after them, so
-    a layer is still one convolution. The head is trained in place.
-    """
-
-    def __init__(self, net: PathNet, genotype: Any, task: str, frozen: Frozen | None, *,
-                 lr: float, momentum: float, weight_decay: float):
-        super().__init__(net, genotype, task, frozen, lr=lr, momentum=momentum, weight_decay=weight_decay)
-        self.weight_train, self.bias_train, self.weight_fixed, self.bias_fixed = [], [], [], []
-        with torch.no_grad():
-            for layer, (evolving, fixed) in enumerate(self.layers):
-                weight, bias = net._gather(layer, evolving)
-                self.weight_train.append(weight.requires_grad_())
-                self.bias_train.append(bias.requires_grad_())
-                weight, bias = net._gather(layer, fixed)
-                self.weight_fixed.append(weight)
-                self.bias_fixed.append(bias)
-        params = [t for t in self.weight_train + self.bias_train if t.numel()] + list(self.head.parameters())
-        self.optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """One SGD step (mean cross-entropy) on ``x`` ``(B, input_dim)`` float32 and ``y`` ``(B,)`` int64."""
-        hidden = self.net._to_maps(x)
-        for layer in range(self.net.n_layers):
-            weight = torch.cat([self.weight_train[layer], self.weight_fixed[layer]])
-            bias = torch.cat([self.bias_train[layer], self.bias_fixed[layer]])
-            hidden = self.net._layer(hidden, weight, bias, self.n_active[layer])
-        loss = F.cross_entropy(self.head(hidden.flatten(1)), y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.steps += 1
-
-    @torch.no_grad()
-    def write_back(self) -> None:
-        """Copy the trained modules into the network (the head is trained in place)."""
-        self._write_modules(lambda layer, index: self.net.weight(layer).index_copy_(
-            0, index, self.weight_train[layer].unflatten(0, (len(index), -1))))

@@ -116,9 +116,9 @@ def strip_prefix(tensors: dict[str, torch.Tensor], prefix: str = "net.") -> dict
 def data_fingerprint(X: torch.Tensor, y: torch.Tensor) -> str:
     """A short hash identifying a training set: shape, all labels, 16 spread-out samples."""
     digest = hashlib.sha1(str(tuple(X.shape)).encode())
-    digest.update(y.numpy().tobytes())
+    digest.update(y.cpu().numpy().tobytes())
     rows = np.unique(np.linspace(0, X.shape[0] - 1, 16).astype(np.int64))
-    digest.update(X[torch.from_numpy(rows)].numpy().tobytes())
+    digest.update(X[torch.from_numpy(rows).to(X.device)].cpu().numpy().tobytes())
     return digest.hexdigest()[:16]
 
 

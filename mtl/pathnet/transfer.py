@@ -69,10 +69,15 @@ class SourceModel:
         save_state(path, _MODEL_FORMAT, meta, net_tensors(self.net.state_dict()))
 
     @classmethod
-    def load(cls, path: str | Path) -> "SourceModel":
-        """Read a model written by :meth:`save` (``torch.load(weights_only=True)``)."""
+    def load(cls, path: str | Path, device: str | None = None) -> "SourceModel":
+        """Read a model written by :meth:`save` (``torch.load(weights_only=True)``).
+
+        ``device`` (a ``Config.device`` value) places it; ``None``: where its own configuration says.
+        """
         meta, tensors = load_state(path, _MODEL_FORMAT)
         config = Config.from_dict(meta["config"])
+        if device is not None:
+            config = config.replace(device=device)
         net = PathNet(config)
         for name, n_classes in meta["heads"].items():
             net.add_head(name, n_classes)
@@ -136,8 +141,7 @@ def transfer_network(source: SourceModel, config: Config, task: str, n_classes: 
     """
     check_architecture(config, source.net)
     frozen = frozen_modules(source.best_genotype, source.config)
-    net = source.net.copy()
-    net.config = config  # same architecture (checked); the target's N and frozen rule apply
+    net = source.net.copy().to_config_device(config)  # same architecture (checked); the target's N, frozen rule, device
     net.reinitialize(keep=frozen, seed=derived_seed(config.seed, "transfer"))
     net.heads.clear()
     net.add_head(task, n_classes, seed=derived_seed(config.seed, "transfer-head"))
@@ -222,8 +226,7 @@ class PathNetClassifier:
         self.frozen_: list[list[int]] | None = None
         if self.method == "finetune":
             check_architecture(self.config, self.source.net)
-            net = self.source.net.copy()
-            net.config = self.config
+            net = self.source.net.copy().to_config_device(self.config)
             net.heads.clear()
             net.add_head(self.task, self.n_classes_, seed=derived_seed(self.config.seed, "finetune-head"))
             self.history_ = finetune(net, X, y, self.config, genotype=self.source.best_genotype, **common)
@@ -251,7 +254,7 @@ class PathNetClassifier:
         self._check_fitted()
         features = as_features(X, self.config, "X")
         logits = self.net_.predict_logits(features, self.best_genotype_, self.task, self.frozen_)
-        return torch.softmax(logits, dim=1).numpy().astype(np.float64)
+        return torch.softmax(logits, dim=1).cpu().numpy().astype(np.float64)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels ``(n,)`` (int64)."""
