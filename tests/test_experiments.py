@@ -94,7 +94,7 @@ class FakeSource:
         Path(path).write_text("source")
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, device=None):
         assert Path(path).read_text() == "source"
         return cls()
 
