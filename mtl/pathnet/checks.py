@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtl.config import Config
+from mtl.config import DEVICES, Config
 from mtl.errors import ConfigError, MtlError
 
 #: Rows per chunk when a whole data set is scanned (finiteness check, evaluation).
@@ -35,8 +35,8 @@ def torch_device(config: Config | str) -> torch.device:
     name = config.device if isinstance(config, Config) else config
     if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
-    if name not in ("cuda", "auto"):
-        raise ConfigError(f"device must be one of cpu, cuda, auto, got {name!r}")
+    if name not in DEVICES:
+        raise ConfigError(f"device must be one of {DEVICES}, got {name!r}")
     if not torch.cuda.is_available():
         raise ConfigError(f"device='cuda', but torch {torch.__version__} finds no CUDA GPU "
                           f"(a CPU-only build, or no driver); use device='cpu' or 'auto'")
