@@ -171,10 +171,12 @@ class NotebookPlan:
     def run(self, progress: bool = False) -> list[dict[str, Any]]:
         """Compute every cell (or load its stored record) and return the records, in cell order.
 
-        The cells go through :func:`mtl.sweep.computed_records`, in this
-        process (the way every grid of the package is run).
+        The missing cells go through :func:`mtl.sweep.computed_records` (the
+        way every grid of the package is run): in this process, or on
+        ``config.workers`` processes when the profile asks for more than one
+        (the classroom profile: two).
         """
-        return computed_records(self.cells, progress=progress)
+        return computed_records(self.cells, progress=progress, workers=self.config.workers)
 
 
 def plan_notebook(experiment: str | None = None, *, data_root: str | Path | None = None,

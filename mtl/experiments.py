@@ -237,17 +237,18 @@ def run_experiment(experiment: str, method: str | None = None, target: str | Non
                    source_classes: Iterable[str] | None = None, protocols: str | Sequence[str] | None = None,
                    seeds: Iterable[int] = (0,), folds: Iterable[int] | None = None, data: str | None = None,
                    progress: bool = True) -> list[dict[str, Any]]:
-    """Run (or load) every cell of an experiment in this process; return their records, in cell order.
+    """Run (or load) every cell of an experiment; return their records, in cell order.
 
     ``run_experiment("table1_visual_transfer", config=get_profile("smoke"))``
     runs the registered experiment; ``run_experiment("mine", "transfer",
     "emodb", sources=("ravdess",))`` a custom one. Parameters as in
     :func:`experiment_cells`; ``progress`` shows a bar over cells. Cells whose
-    record exists are loaded, not recomputed.
+    record exists are loaded, not recomputed; the others are computed in this
+    process, or on ``config.workers`` processes (:func:`mtl.sweep.computed_records`).
     """
     cells = experiment_cells(experiment, method, target, sources, modality, config, classes, source_classes,
                              protocols, seeds, folds, data)
-    return computed_records(cells, progress=progress)
+    return computed_records(cells, progress=progress, workers=cells[0].config.workers if cells else 1)
 
 
 # ---------------------------------------------------------------------------

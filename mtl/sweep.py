@@ -308,16 +308,21 @@ def run_sweep(cells: Sequence[CellKind], scheduler: str | None = None, workers: 
     return report
 
 
-def computed_records(cells: Sequence[CellKind], scheduler: str = "inline", progress: bool = False,
-                     **options: Any) -> list[dict[str, Any]]:
+def computed_records(cells: Sequence[CellKind], scheduler: str | None = None, progress: bool = False,
+                     workers: int = 1, **options: Any) -> list[dict[str, Any]]:
     """The records of ``cells``, in cell order: computed by :func:`run_sweep` where missing.
 
     The way a notebook or :func:`mtl.experiments.run_experiment` computes a
-    few cells: ``scheduler="inline"`` by default (this process; an error
-    propagates). With another scheduler a failed cell raises
-    :class:`~mtl.errors.MtlError` listing every failure once the others are done.
-    ``options`` go to :func:`run_sweep` (``workers``, ``threads_per_task``).
+    few cells. ``scheduler=None`` picks by ``workers`` (a chapter passes its
+    ``Config.workers``), capped at the machine's cores: one worker is
+    ``"inline"`` (this process; an error propagates), more a process pool.
+    With a scheduler other than inline a failed cell raises
+    :class:`~mtl.errors.MtlError` listing every failure once the others are
+    done. ``options`` go to :func:`run_sweep` (``threads_per_task``).
     """
+    workers = max(1, min(workers, _cores()))
+    scheduler = scheduler or ("inline" if workers == 1 else "pool")
+    options["workers"] = workers
     report = run_sweep(cells, scheduler=scheduler, progress=progress, **options)
     if not report.ok:
         raise MtlError(f"{len(report.failed)} of {len(report.outcomes)} cells failed:\n"

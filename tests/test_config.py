@@ -32,7 +32,7 @@ def test_classroom_profile_is_smaller_than_default_on_full_corpora():
     assert classroom.steps_per_pathway is not None and classroom.frame_step >= default.frame_step
     assert classroom.eval_every == 1  # a learning-curve point every generation
     assert set(classroom.differences_from_paper()) == {"generations", "folds", "steps_per_pathway", "frame_step",
-                                                       "checkpoint_every", "eval_every", "lr"}
+                                                       "checkpoint_every", "eval_every", "lr", "workers"}
 
 
 def test_classroom_learning_rate_is_the_one_chosen_on_inner_folds():

@@ -27,7 +27,8 @@ from mtl.paths import cache_dir
 from mtl.schedulers import local_cluster
 from mtl.cli import main
 from mtl.experiments import cells_table, grid_cells
-from mtl.sweep import plan_workers, run_sweep
+from mtl import sweep
+from mtl.sweep import SweepReport, computed_records, plan_workers, run_sweep
 
 EXPERIMENT = "sweep_test"
 # A custom experiment on tiny synthetic audio: SAVEE from scratch, and
@@ -122,6 +123,19 @@ def test_plan_workers_never_oversubscribes_by_default():
         plan_workers(4, 2, cores=2)
     with pytest.raises(ConfigError):
         plan_workers(0, None, cores=2)
+
+
+@pytest.mark.parametrize("workers, cores, expected", [(1, 8, ("inline", 1)), (2, 8, ("pool", 2)),
+                                                      (2, 1, ("inline", 1)), (4, 2, ("pool", 2))])
+def test_a_chapter_computes_on_its_workers_never_more_than_the_cores(monkeypatch, workers, cores, expected):
+    """Config.workers (the classroom profile's 2) picks the scheduler of a chapter's missing cells."""
+    seen = []
+    monkeypatch.setattr(sweep, "_cores", lambda: cores)
+    monkeypatch.setattr(sweep, "run_sweep", lambda cells, scheduler, progress, workers, **options:
+                        seen.append((scheduler, workers)) or SweepReport(workers=workers, scheduler=scheduler))
+    assert computed_records([], workers=workers) == []
+    assert seen == [expected]
+    assert get_profile("classroom").workers == 2 and get_profile("paper").workers == 1
 
 
 def test_cli_dry_run_and_bad_input(runs, capsys):
