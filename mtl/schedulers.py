@@ -92,10 +92,14 @@ def prepare_worker(n_threads: int = 1, environ: dict[str, str] | None = None, pa
     """Set a worker process up for tasks: ``environ`` (see :func:`shared_environ`), then :func:`limit_threads`.
 
     With ``parent`` (a pid) the worker also exits when that process ends
-    (:func:`mtl.io.exit_with_parent`).
+    (:func:`mtl.io.exit_with_parent`). The corpus loaders' warnings (files
+    missing from a corpus ...) are silenced in a worker: the sweep loaded every
+    corpus in the parent first (:func:`mtl.sweep.prepare_features`), which said
+    them once, and each worker would repeat them for every corpus it loads.
     """
     if parent is not None:
         exit_with_parent(parent)
+    logging.getLogger("mtl.corpora").setLevel(logging.ERROR)
     for name, value in (environ or {}).items():
         os.environ[name] = value
     limit_threads(n_threads)

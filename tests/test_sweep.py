@@ -138,6 +138,19 @@ def test_a_chapter_computes_on_its_workers_never_more_than_the_cores(monkeypatch
     assert get_profile("classroom").workers == 2 and get_profile("paper").workers == 1
 
 
+def test_a_pool_worker_leaves_the_corpus_warnings_to_the_parent(monkeypatch):
+    """The parent loads every corpus first and says its warnings once; workers would repeat them."""
+    import logging
+
+    from mtl import schedulers
+
+    logger = logging.getLogger("mtl.corpora")
+    monkeypatch.setattr(logger, "level", logger.level)
+    monkeypatch.setattr(schedulers, "limit_threads", lambda n_threads: None)  # this process keeps its threads
+    schedulers.prepare_worker(1)
+    assert not logger.isEnabledFor(logging.WARNING) and logger.isEnabledFor(logging.ERROR)
+
+
 def test_cli_dry_run_and_bad_input(runs, capsys):
     assert main(["sweep", "--experiments", EXPERIMENT, "--profile", "smoke", "--corpora", "emodb->savee", "--data",
                  "synthetic", "--methods", "scratch", "transfer", "--seeds", "0", "1", "--folds", "0", "-p",
