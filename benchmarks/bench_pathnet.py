@@ -42,7 +42,7 @@ the end of each repetition; the thread count then only sets the CPU side).
 script runs, not to measure.
 
 Run: ``python benchmarks/bench_pathnet.py [--threads 1 2] [--repeats 5] [--device cpu|cuda]
-[--output FILE.json] [--note TEXT]``. The recorded run is ``benchmarks/results/pathnet_steps.json``.
+[--output FILE.json] [--note TEXT]``. The recorded runs are in ``benchmarks/results/pathnet_steps.json`` (under ``runs``).
 """
 
 from __future__ import annotations
