@@ -29,7 +29,7 @@ from mtl.corpora import CORPORA
 from mtl.plots import accuracy_beside_paper
 from mtl.results import config_id, format_mean_sd, paper_comparison, style_table, summarise
 
-__all__ = ["Comparison", "Finding", "compare_with_paper", "settings_note"]
+__all__ = ["Comparison", "Finding", "compare_with_paper", "method_order", "settings_note"]
 
 METHOD_NAMES = {"transfer": "transfer", "finetune": "fine-tuning", "scratch": "scratch"}
 
@@ -273,13 +273,13 @@ def _target_sentence(group: pd.DataFrame, target: str, protocol: str | None) -> 
     classes = group["Classes"].iloc[0].split(",")
     sentence = f"{where}: {listed}; chance is {1 / len(classes):.2f} ({len(classes)} classes)."
     if len({name for name, *_ in values}) > 1:
-        ours, papers = _order([(n, m) for n, m, _, _ in values]), _order([(n, p) for n, _, p, _ in values])
+        ours, papers = method_order([(n, m) for n, m, _, _ in values]), method_order([(n, p) for n, _, p, _ in values])
         sentence += (f" The paper's order, {papers}, holds here." if ours == papers
                      else f" The paper's order is {papers}; here it is {ours}.")
     return sentence
 
 
-def _order(values: Sequence[tuple[str, float]]) -> str:
+def method_order(values: Sequence[tuple[str, float]]) -> str:
     """``"transfer > scratch > fine-tuning"`` (two decimals equal: "=")."""
     ranked = sorted(values, key=lambda v: -v[1])
     text = ranked[0][0]

@@ -36,7 +36,7 @@ import pandas as pd
 
 from mtl.cells import RunSpec, parse_run_spec
 from mtl.chapters import NotebookPlan, plan_notebook
-from mtl.comparison import METHOD_NAMES, Finding, _order, compute_cost
+from mtl.comparison import METHOD_NAMES, Finding, compute_cost, method_order
 from mtl.config import MODALITIES
 from mtl.corpora import CORPORA, corpus_card, load_corpus
 from mtl.corpora.labels import ABBREVIATIONS, paper_order
@@ -272,7 +272,8 @@ def _paper_reference(modality: str) -> str:
     values = [(METHOD_NAMES[e["method"]], e["overall"]) for e in PAPER_VALUES[table]
               if e["target"] == "savee" and e["modality"] == modality]
     listed = ", ".join(f"{name} {value:.2f}" for name, value in values)
-    return f"the paper's order on eNTERFACE → SAVEE ({table.replace('table', 'Table ')}: {listed}) is {_order(values)}"
+    return (f"the paper's order on eNTERFACE → SAVEE ({table.replace('table', 'Table ')}: {listed}) "
+            f"is {method_order(values)}")
 
 
 def own_corpus_finding(records: Any) -> Finding:
@@ -303,7 +304,7 @@ def own_corpus_finding(records: Any) -> Finding:
         where = f"On {_title(target)}" + (f" ({'; '.join(notes)})" if notes else "")
         sentence = f"{where}: {listed}; chance is {1 / n:.2f} ({n} classes)."
         if len(values) > 1:
-            sentence += (f" The order here is {_order(values)}; "
+            sentence += (f" The order here is {method_order(values)}; "
                          f"{_paper_reference(group['modality'].iloc[0])}.")
         sentences.append(sentence)
     folds = sorted({f"{r['folds_done']}/{r['n_folds']}" for _, r in summary.iterrows()})

@@ -33,6 +33,8 @@ costs page faults comparable to the arithmetic).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch.nn import functional as F
 
@@ -112,7 +114,13 @@ def images(x: torch.Tensor, input_shape: tuple[int, int, int]) -> torch.Tensor:
 
 def _module_sums(n_active: int, channels: int, like: torch.Tensor) -> torch.Tensor:
     """The ``(a*c, c)`` matrix that sums ``a`` blocks of ``c`` channels (ones where a row's channel is the column)."""
-    return torch.eye(channels, device=like.device, dtype=like.dtype).repeat(n_active, 1)
+    return _summing_matrix(n_active, channels, like.device, like.dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _summing_matrix(n_active: int, channels: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    # Built once per shape: a training step needs it twice, and two small allocations per step add up.
+    return torch.eye(channels, device=device, dtype=dtype).repeat(n_active, 1)
 
 
 def first_layer(images: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
