@@ -1,7 +1,7 @@
 """The residual CNN shared by emotion recognition and action-unit detection (after Pons & Masip, 2018).
 
 One trunk, several heads, in the spirit of the multi-task, multi-label,
-multi-domain network of :cite:`pons2018multi`:
+multi-domain network of :cite:`pons2018multitask`:
 
 1. a stem: 3 x 3 convolution with stride 2 (64 x 64 x 3 crops -> 32 x 32 x
    ``width``), batch norm, ReLU -- the stride halves the cost of every later layer;
