@@ -171,3 +171,15 @@ def test_network_default_size_and_output_shapes():
     emotions, aus = net(torch.zeros(2, 64 * 64 * 3))
     assert emotions["savee"].shape == (2, 6) and aus.shape == (2, 13)
     assert 70_000 < sum(p.numel() for p in net.parameters()) < 90_000  # the docstring says about 79,000
+
+
+def test_balancing_weights_count_rare_positives_more():
+    from mtl.multitask.loss import balancing_weights
+
+    au = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.0, float("nan"), 0.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(balancing_weights(au).numpy(), [3.0, 20.0, 1.0])
+    logits = torch.zeros(4, 3)
+    weighted, _ = multitask_loss({}, logits, torch.full((4,), -1), torch.zeros(4, dtype=torch.long), au,
+                                 tasks="au", au_pos_weight=balancing_weights(au))
+    plain, _ = multitask_loss({}, logits, torch.full((4,), -1), torch.zeros(4, dtype=torch.long), au, tasks="au")
+    assert weighted > plain

@@ -8,7 +8,9 @@ sample has an emotion label, AU labels, both, or -- within one task -- none.
 Training. ``steps`` steps of SGD with momentum (``lr``, ``momentum``,
 ``weight_decay``) on mini-batches of ``config.batch_size`` samples drawn from
 all the training samples together (a fresh random order at every pass, so a
-batch mixes the corpora), minimising :func:`mtl.multitask.loss.multitask_loss`.
+batch mixes the corpora), minimising :func:`mtl.multitask.loss.multitask_loss` (with ``au_balance``, the
+positive AU entries weighted by :func:`~mtl.multitask.loss.balancing_weights`
+of the training labels).
 The history gets one record every ``record_every`` steps: the mean loss and
 its two terms over those steps.
 
@@ -39,7 +41,7 @@ from tqdm import tqdm
 from mtl.config import RESULT_NEUTRAL_FIELDS, Config
 from mtl.errors import ConfigError
 from mtl.evaluation import au_scores
-from mtl.multitask.loss import check_tasks, multitask_loss
+from mtl.multitask.loss import balancing_weights, check_tasks, multitask_loss
 from mtl.multitask.network import ResidualNet
 from mtl.pathnet.checks import BadArgumentError, CHUNK_ROWS, as_features, derived_seed, torch_generator
 from mtl.pathnet.evolution import BatchStream, History
@@ -93,6 +95,8 @@ class MultiTaskClassifier:
     lr, momentum, weight_decay : SGD settings, default 0.05, 0.9, 5e-4.
     record_every : int, default 25
         Steps per history record (and per checkpoint).
+    au_balance : bool, default True
+        Weight the positive AU entries by negatives / positives of the training labels.
     n_classes : int, dict of head -> int, or None
         Classes of each emotion head; ``None``: the highest label of the head + 1.
     au_names : list of str or None
@@ -108,18 +112,19 @@ class MultiTaskClassifier:
     def __init__(self, config: Config, tasks: str = "both", emotion_weight: float = 1.0, au_weight: float = 1.0,
                  width: int = 16, blocks: Sequence[int] = (1, 1, 1), steps: int = 300, lr: float = 0.05,
                  momentum: float = 0.9, weight_decay: float = 5e-4, record_every: int = 25,
-                 n_classes: int | dict[str, int] | None = None, au_names: Sequence[str] | None = None,
-                 progress: bool = False):
+                 au_balance: bool = True, n_classes: int | dict[str, int] | None = None,
+                 au_names: Sequence[str] | None = None, progress: bool = False):
         self.config, self.tasks = config, tasks
         self.emotion_weight, self.au_weight = emotion_weight, au_weight
         self.width, self.blocks, self.steps = width, tuple(blocks), steps
         self.lr, self.momentum, self.weight_decay, self.record_every = lr, momentum, weight_decay, record_every
-        self.n_classes, self.au_names, self.progress = n_classes, au_names, progress
+        self.au_balance, self.n_classes, self.au_names, self.progress = au_balance, n_classes, au_names, progress
 
     def _settings(self) -> dict[str, Any]:
         return {"tasks": self.tasks, "emotion_weight": self.emotion_weight, "au_weight": self.au_weight,
                 "width": self.width, "blocks": list(self.blocks), "steps": self.steps, "lr": self.lr,
-                "momentum": self.momentum, "weight_decay": self.weight_decay, "record_every": self.record_every}
+                "momentum": self.momentum, "weight_decay": self.weight_decay, "record_every": self.record_every,
+                "au_balance": self.au_balance}
 
     def _validate(self) -> None:
         check_tasks(self.tasks)
@@ -182,6 +187,7 @@ class MultiTaskClassifier:
         emotion = torch.from_numpy(labels).to(device)
         head = torch.from_numpy(head_index).to(device)
         au_tensor = None if au_values is None else torch.from_numpy(au_values).to(device)
+        pos_weight = balancing_weights(au_tensor) if self.au_balance and au_tensor is not None else None
         self.net_ = ResidualNet(self.heads_, len(self.au_names_), self.width, self.blocks, self.config.input_shape,
                                 seed=derived_seed(self.config.seed, "multitask-init")).to(device)
         optimizer = torch.optim.SGD(self.net_.parameters(), lr=self.lr, momentum=self.momentum,
@@ -223,7 +229,7 @@ class MultiTaskClassifier:
                 emotion_logits, au_logits = self.net_(features[rows])
                 loss, parts = multitask_loss(emotion_logits, au_logits, emotion[rows], head[rows],
                                              None if au_tensor is None else au_tensor[rows],
-                                             self.emotion_weight, self.au_weight, self.tasks)
+                                             self.emotion_weight, self.au_weight, self.tasks, pos_weight)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -9,7 +9,9 @@ loss terms a sample is labelled for. Here, for a batch:
 * ``L_emotion``: cross-entropy of each sample that has an emotion label,
   through the emotion head of its corpus, averaged over those samples;
 * ``L_au``: binary cross-entropy of each (sample, AU) entry that has a label
-  (0 or 1; NaN = unknown), averaged over those entries.
+  (0 or 1; NaN = unknown), averaged over those entries; with ``au_pos_weight``
+  the positive entries of AU ``j`` count ``au_pos_weight[j]`` times (AUs are
+  rare: unweighted, a short training learns to predict "absent" everywhere).
 
 A term with no labelled sample in the batch is 0. Unlabelled samples and
 entries are masked out (``torch.where``), so they contribute exactly zero
@@ -28,7 +30,7 @@ import torch.nn.functional as F
 
 from mtl.errors import ConfigError
 
-__all__ = ["TASKS", "check_tasks", "multitask_loss"]
+__all__ = ["TASKS", "check_tasks", "multitask_loss", "balancing_weights"]
 
 TASKS: tuple[str, ...] = ("both", "emotion", "au")
 """Values of the single-task switch: the multi-task model, or one of its two tasks alone."""
@@ -43,8 +45,8 @@ def check_tasks(tasks: str) -> str:
 
 def multitask_loss(emotion_logits: dict[str, torch.Tensor], au_logits: torch.Tensor | None,
                    emotion: torch.Tensor, head: torch.Tensor, au: torch.Tensor | None,
-                   emotion_weight: float = 1.0, au_weight: float = 1.0, tasks: str = "both"
-                   ) -> tuple[torch.Tensor, dict[str, float]]:
+                   emotion_weight: float = 1.0, au_weight: float = 1.0, tasks: str = "both",
+                   au_pos_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """The masked multi-task loss of one batch (module docstring).
 
     Parameters
@@ -62,6 +64,8 @@ def multitask_loss(emotion_logits: dict[str, torch.Tensor], au_logits: torch.Ten
         Weights of the two terms.
     tasks : {"both", "emotion", "au"}, default "both"
         Which terms count (the single-task switch).
+    au_pos_weight : (n_aus,) tensor or None (default: every entry counts once)
+        Weight of the positive entries of each AU (:func:`balancing_weights`).
 
     Returns
     -------
@@ -85,8 +89,19 @@ def multitask_loss(emotion_logits: dict[str, torch.Tensor], au_logits: torch.Ten
     if tasks in ("both", "au") and au is not None and au_logits is not None:
         known = torch.isfinite(au)
         entries = F.binary_cross_entropy_with_logits(au_logits, torch.where(known, au, torch.zeros_like(au)),
-                                                     reduction="none")
+                                                     reduction="none", pos_weight=au_pos_weight)
         term = torch.where(known, entries, torch.zeros_like(entries)).sum() / known.sum().clamp(min=1)
         total = total + au_weight * term
         parts["au"] = float(term.detach())
     return total, parts
+
+
+def balancing_weights(au: torch.Tensor, limit: float = 20.0) -> torch.Tensor:
+    """Per-AU weight of a positive entry: negatives / positives among the labelled entries, in [1, ``limit``].
+
+    An AU without a labelled positive gets ``limit``; one more often present than absent gets 1.
+    """
+    known = torch.isfinite(au)
+    positives = torch.where(known, au, torch.zeros_like(au)).sum(dim=0)
+    negatives = known.sum(dim=0) - positives
+    return (negatives / positives.clamp(min=1e-9)).clamp(min=1.0, max=limit)
