@@ -35,7 +35,6 @@ computes these cells as any other.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 from dataclasses import dataclass
