@@ -158,6 +158,7 @@ OWN_CORPUS_PLANS = [dict(), dict(corpora=f"enterface->{ROOT / 'data' / 'cards' /
 def test_the_default_book_computes_no_cell(copy, tmp_path, monkeypatch, request):
     """``make book`` reads every record it shows: with the real EMO-DB and RAVDESS (as CI has them) and without."""
     from mtl.chapters import plan_notebook
+    from mtl.multitask.chapter import plan_related
     from mtl.own_corpus import plan_own_corpus
     from mtl.records import stored_record
 
@@ -167,5 +168,6 @@ def test_the_default_book_computes_no_cell(copy, tmp_path, monkeypatch, request)
         monkeypatch.setenv("MTL_DATA_ROOT", str(tmp_path / "no-real-data"))
     cells = [cell for plan in DEFAULT_BOOK_PLANS for cell in plan_notebook(**plan, profile="default").cells]
     cells += [cell for plan in OWN_CORPUS_PLANS for cell in plan_own_corpus(**plan, profile="default").cells]
+    cells += plan_related(profile="default").cells  # the chapter "A related method"
     missing = [cell.describe() for cell in cells if stored_record(cell) is None]
     assert not missing, f"{len(missing)} cell(s) of the default book are not committed: {missing[:3]}"
