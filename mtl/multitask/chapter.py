@@ -8,8 +8,9 @@ the PathNet transfer cell of the same folds. :meth:`RelatedPlan.run` computes
 the multi-task cells (or reads their records) and *reads* the PathNet ones:
 they belong to Tables 1 and 2 (committed for the default profile, computed by
 those chapters otherwise); only at the ``smoke`` profile, where a PathNet run
-takes seconds, are they computed here. Folds: every one at ``default`` and
-``paper``, the first only at ``classroom`` and ``smoke`` (the minute's budget).
+takes seconds, are they computed here. Folds run (:data:`FOLDS_RUN`): the
+first three of the five at ``default`` (the committed grid's budget), the
+first only at ``classroom`` and ``smoke`` (the minute's), every one at ``paper``.
 
 :func:`results_table`, :func:`per_au_table` and :func:`paired_tests` turn the
 records into the chapter's tables; paired tests are
@@ -34,7 +35,7 @@ from mtl.multitask.experiment import MT_METHODS, MultiTaskCell, make_multitask_c
 from mtl.records import reuse_stored
 from mtl.runner import run
 
-__all__ = ["DIRECTIONS", "RelatedPlan", "plan_related", "record_rows", "results_table", "per_au_table",
+__all__ = ["DIRECTIONS", "FOLDS_RUN", "RelatedPlan", "plan_related", "record_rows", "results_table", "per_au_table",
            "paired_tests", "METHOD_LABELS"]
 
 DIRECTIONS: tuple[str, ...] = ("enterface->savee", "savee->enterface")
@@ -42,6 +43,8 @@ DIRECTIONS: tuple[str, ...] = ("enterface->savee", "savee->enterface")
 METHOD_LABELS = {"multitask": "multi-task (emotion + AUs)", "emotion_only": "emotion only",
                  "au_only": "AUs only", "pathnet": "PathNet transfer"}
 _THRESHOLD = "au_threshold"
+FOLDS_RUN: dict[str, int] = {"smoke": 1, "classroom": 1, "default": 3}
+"""How many of the k folds (the first ones) a profile runs; a profile not listed runs all k."""
 
 
 @dataclass
@@ -126,7 +129,7 @@ def plan_related(profile: str = "default", corpora: Sequence[str] | str | None =
         raise ConfigError(f"overrides: unknown setting(s) {', '.join(unknown)}; the settings are "
                           f"{', '.join([*training, _THRESHOLD])}")
     training.update(extra)
-    fold_list = tuple(range(config.folds)) if profile in ("default", "paper") else (0,)
+    fold_list = tuple(range(min(FOLDS_RUN.get(profile, config.folds), config.folds)))
     cells = [make_multitask_cell(method, target, auxiliary, config, protocol=name, seed=seed, fold=fold, data=data,
                                  training=training, au_threshold=threshold)
              for auxiliary, target in directions for name in protocols for seed in seeds for fold in fold_list

@@ -67,7 +67,7 @@ _TASKS = {"multitask": "both", "emotion_only": "emotion", "au_only": "au"}
 TRAINING: dict[str, dict[str, Any]] = {
     "smoke": dict(width=4, blocks=(1, 1), steps=6, record_every=3, aux_samples=96, compound_people=2),
     "classroom": dict(width=8, blocks=(1, 1, 1), steps=60, record_every=20, aux_samples=600, compound_people=4),
-    "default": dict(width=8, blocks=(1, 1, 1), steps=150, record_every=25, aux_samples=1000, compound_people=8),
+    "default": dict(width=8, blocks=(1, 1, 1), steps=100, record_every=25, aux_samples=800, compound_people=8),
 }
 """The estimator's settings per profile (``paper`` uses ``default``'s), with ``aux_samples``
 (auxiliary crops drawn once per seed) and ``compound_people`` (synthetic people posing each compound).
