@@ -120,7 +120,8 @@ def measure(threads: int, width: int, repeats: int, device_name: str, steps: int
     for position, (conv, shape_in, shape_out) in enumerate(shapes):
         operand = torch.randn(shape_in, generator=generator).to(device).requires_grad_(position > 0)
         weight = torch.randn(conv.weight.shape, generator=generator).to(device).requires_grad_(True)
-        operands.append((operand, weight, conv.stride, conv.padding, torch.randn(shape_out, generator=generator).to(device)))
+        grad = torch.randn(shape_out, generator=generator).to(device)
+        operands.append((operand, weight, conv.stride, conv.padding, grad))
 
     def plain() -> None:
         for _ in range(steps):

@@ -418,5 +418,7 @@ def au_scores(y_true: np.ndarray, proba: np.ndarray, au_names: Sequence[str], th
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = np.where(2 * tp + wrong > 0, 2 * tp / (2 * tp + wrong), np.nan)
     defined = f1[np.isfinite(f1)]
-    return {"f1": dict(zip(names, map(float, f1))), "mean_f1": float(defined.mean()) if len(defined) else float("nan"),
-            "n": dict(zip(names, map(int, known.sum(axis=0)))), "positives": dict(zip(names, map(int, truth.sum(axis=0))))}
+    return {"f1": dict(zip(names, map(float, f1))),
+            "mean_f1": float(defined.mean()) if len(defined) else float("nan"),
+            "n": dict(zip(names, map(int, known.sum(axis=0)))),
+            "positives": dict(zip(names, map(int, truth.sum(axis=0))))}

@@ -60,7 +60,7 @@ def test_a_cell_runs_through_the_runner_into_the_one_record_layout(smoke_records
 def test_the_chapters_plan_checks_its_parameters():
     plan = plan_related("smoke")
     assert len(plan.cells) == 6 and plan.folds == (0,) and "enterface AUs" in plan.settings()["value"][1]
-    assert plan_related("default").folds == (0, 1, 2)
+    assert plan_related("default").folds == (0, 1, 2, 3, 4)
     assert len(plan_related("smoke", corpora="enterface->savee", protocol=["paper", "speaker"]).cells) == 6
     assert plan_related("smoke", overrides={"steps": 9, "au_threshold": 0.5}).cells[0].au_threshold == 0.5
     for bad, message in ((dict(protocol="random"), "protocol"), (dict(corpora="enterface+emodb->savee"), "one"),
@@ -74,9 +74,9 @@ def _record(method, fold, accuracy, f1, pathnet=False):
                "compound": {"accuracy_au": 0.1, "chance": 1 / 15}}
     record = {"metrics": metrics, "target": "savee", "protocol": "paper", "seed": 0, "fold": fold,
               "timings": {"target_seconds": 1.0}, "method": "transfer" if pathnet else method,
-              "sources": ["enterface"]}
+              "sources": ["enterface"], "n_train": 128, "config": get_profile("smoke").to_dict()}
     if not pathnet:
-        record["auxiliary"] = {"corpus": "enterface"}
+        record.update(auxiliary={"corpus": "enterface"}, training={"steps": 40})
     return record
 
 
@@ -89,6 +89,7 @@ def test_tables_and_paired_tests_from_hand_made_records():
     table = results_table(rows)
     assert list(table["method"]) == ["multi-task (emotion + AUs)", "emotion only", "AUs only", "PathNet transfer"]
     assert table["emotion accuracy"][0] == "0.60 ± 0.10" and table["emotion accuracy"][2] == "–"
+    assert list(table["SGD steps"]) == [40, 40, 40, 3 * 2 * 2]  # smoke PathNet: G=3, K=2, T=2
     tests = paired_tests(rows).set_index(["score", "multi-task against"])
     assert tests.loc[("emotion accuracy", "emotion only"), "mean difference"] == pytest.approx(0.1)
     assert tests.loc[("emotion accuracy", "emotion only"), "t-test p"] == "–"  # every difference equal

@@ -9,8 +9,8 @@ the multi-task cells (or reads their records) and *reads* the PathNet ones:
 they belong to Tables 1 and 2 (committed for the default profile, computed by
 those chapters otherwise); only at the ``smoke`` profile, where a PathNet run
 takes seconds, are they computed here. Folds run (:data:`FOLDS_RUN`): the
-first three of the five at ``default`` (the committed grid's budget), the
-first only at ``classroom`` and ``smoke`` (the minute's), every one at ``paper``.
+first only at ``classroom`` and ``smoke`` (the minute's budget), every one
+at ``default`` (the five folds of the committed PathNet records) and ``paper``.
 
 :func:`results_table`, :func:`per_au_table` and :func:`paired_tests` turn the
 records into the chapter's tables; paired tests are
@@ -29,21 +29,21 @@ import pandas as pd
 
 from mtl.ablation.analysis import mean_sd, paired_test
 from mtl.cells import parse_run_spec
-from mtl.config import DATA_MODES, PROTOCOLS, check_choice, check_seeds, get_profile
+from mtl.config import DATA_MODES, PROTOCOLS, Config, check_choice, check_seeds, get_profile
 from mtl.errors import ConfigError, MissingDataError
 from mtl.multitask.experiment import MT_METHODS, MultiTaskCell, make_multitask_cell, training_for
 from mtl.records import reuse_stored
 from mtl.runner import run
 
-__all__ = ["DIRECTIONS", "FOLDS_RUN", "RelatedPlan", "plan_related", "record_rows", "results_table", "per_au_table",
-           "paired_tests", "METHOD_LABELS"]
+__all__ = ["DIRECTIONS", "FOLDS_RUN", "METHOD_LABELS", "RelatedPlan", "plan_related", "record_rows",
+           "results_table", "per_au_table", "paired_tests"]
 
 DIRECTIONS: tuple[str, ...] = ("enterface->savee", "savee->enterface")
 """``auxiliary->target``: the AUs of the first corpus, the emotions of the second."""
 METHOD_LABELS = {"multitask": "multi-task (emotion + AUs)", "emotion_only": "emotion only",
                  "au_only": "AUs only", "pathnet": "PathNet transfer"}
 _THRESHOLD = "au_threshold"
-FOLDS_RUN: dict[str, int] = {"smoke": 1, "classroom": 1, "default": 3}
+FOLDS_RUN: dict[str, int] = {"smoke": 1, "classroom": 1}
 """How many of the k folds (the first ones) a profile runs; a profile not listed runs all k."""
 
 
@@ -155,8 +155,17 @@ def record_rows(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
             "compound_au_emotion": _number(compound.get("accuracy_au_emotion")),
             "compound_chance": _number(compound.get("chance")),
             "f1": au.get("f1", {}), "seconds": _number(record["timings"].get("target_seconds")),
+            "sgd_steps": _sgd_steps(record),
         })
     return pd.DataFrame(rows)
+
+
+def _sgd_steps(record: dict[str, Any]) -> int:
+    """SGD steps of the run's target training: the multi-task settings', or PathNet's G x K x T."""
+    if "training" in record:
+        return int(record["training"]["steps"])
+    config = Config.from_dict(record["config"])
+    return config.generations * config.tournament * config.steps_for(int(record["n_train"]))
 
 
 def _number(value: Any) -> float:
@@ -168,13 +177,15 @@ _SCORES = {"accuracy": "emotion accuracy", "uar": "emotion UAR", "au_f1": "AU me
 
 
 def results_table(rows: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
-    """Mean ± sd over seeds and folds per direction, protocol and method ("–" where a method has no such score)."""
+    """Mean ± sd over seeds and folds per direction, protocol and method ("–" where a method has no such score),
+    and the median SGD steps of a run's target training."""
     out = []
     for (direction, protocol, method), group in rows.groupby(["direction", "protocol", "method"], sort=False):
         entry = {"run (AUs->emotions)": direction, "protocol": protocol, "method": METHOD_LABELS[method]}
         for column, label in _SCORES.items():
             mean, sd, n = mean_sd(group[column])
             entry[label] = "–" if n == 0 else f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if n > 1 else "")
+        entry["SGD steps"] = int(group["sgd_steps"].median())
         entry["runs"] = len(group)
         out.append(entry)
     return pd.DataFrame(out)
@@ -187,7 +198,10 @@ def per_au_table(rows: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     for (direction, method), group in kept.groupby(["direction", "method"], sort=False):
         frame = pd.DataFrame(list(group["f1"]))
         table[(direction, METHOD_LABELS[method])] = frame.mean(axis=0).round(digits)
-    return pd.DataFrame(table).T if table else pd.DataFrame()
+    if not table:
+        return pd.DataFrame()
+    order = list(dict.fromkeys(name for column in table.values() for name in column.index))  # the AUs' own order
+    return pd.DataFrame(table).T[order]
 
 
 def paired_tests(rows: pd.DataFrame) -> pd.DataFrame:

@@ -110,10 +110,11 @@ def check_same_aus(au_names: Mapping[str, Sequence[str]]) -> list[str]:
     for corpus, names in items[1:]:
         if list(names) != list(first):
             only_first, only_other = sorted(set(first) - set(names)), sorted(set(names) - set(first))
+            order = "; same AUs in another order" if set(first) == set(names) else ""
             raise ConfigError(
                 f"the AU lists of {first_corpus} and {corpus} differ ({first_corpus} only: {only_first or 'none'}; "
-                f"{corpus} only: {only_other or 'none'}{'; same AUs in another order' if set(first) == set(names) else ''}); "
-                "one AU head needs one list: give both corpora the same AU columns")
+                f"{corpus} only: {only_other or 'none'}{order}); one AU head needs one list: give both corpora "
+                "the same AU columns")
     return list(first)
 
 

@@ -214,8 +214,8 @@ class MultiTaskClassifier:
 
         def save(step: int) -> None:
             stream_meta, stream_tensors = stream.state()
-            buffers = {f"momentum.{i}": state["momentum_buffer"]
-                       for i, state in optimizer.state_dict()["state"].items() if state.get("momentum_buffer") is not None}
+            buffers = {f"momentum.{i}": state["momentum_buffer"] for i, state in optimizer.state_dict()["state"].items()
+                       if state.get("momentum_buffer") is not None}
             save_state(path, _FORMAT, {"signature": signature, "step": step, "elapsed": elapsed, "stream": stream_meta,
                                        "history": self.history_.to_list()},
                        {**stream_tensors, **net_tensors(self.net_.state_dict()), **buffers})
