@@ -3,9 +3,10 @@
 ``network.py`` the residual CNN and its heads; ``loss.py`` the masked loss for
 heterogeneous labels; ``estimator.py`` :class:`MultiTaskClassifier`;
 ``compound.py`` compound expressions (Du, Tao & Martinez, 2014); ``data.py``
-AU occurrence labels of a corpus; ``experiment.py`` the cell kind and the
-comparison with PathNet. The last two import from later layers than the
-rest, so they are imported by name, not from here.
+AU occurrence labels of a corpus; ``experiment.py`` the cell kind on
+PathNet's folds; ``chapter.py`` the chapter's plan and tables. The last
+three import from later layers than the rest, so they are imported by
+name, not from here.
 """
 
 from mtl.multitask.estimator import DEFAULT_HEAD, MultiTaskClassifier
