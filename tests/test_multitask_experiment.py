@@ -10,7 +10,7 @@ from mtl.cells import make_cell
 from mtl.config import get_profile
 from mtl.errors import ConfigError
 from mtl.multitask.chapter import paired_tests, per_au_table, plan_related, record_rows, results_table
-from mtl.multitask.experiment import EXPERIMENT, make_multitask_cell
+from mtl.multitask.experiment import EXPERIMENT, make_multitask_cell, record_multitask_cell
 from mtl.records import RECORD_FIELDS, read_record
 from mtl.runner import outer_split, run
 
@@ -47,6 +47,8 @@ def smoke_records(tmp_path_factory):
 def test_a_cell_runs_through_the_runner_into_the_one_record_layout(smoke_records):
     cells, (multitask, au_only), split, stored, again = smoke_records
     assert stored["cell_key"] == cells[0].key and again == stored
+    assert record_multitask_cell(stored).key == stored["cell_key"]
+    assert record_multitask_cell(au_only).pathnet.key == au_only["pathnet_cell_key"]
     assert set(RECORD_FIELDS) <= set(multitask) and multitask["experiment"] == EXPERIMENT
     assert multitask["method"] == "multitask" and multitask["n_test"] == len(split.held_out)
     assert multitask["n_train"] == len(split.train) + 32 and au_only["n_train"] == 32

@@ -55,10 +55,11 @@ from mtl.pathnet import StateFileError
 from mtl.pathnet.checks import describe_device, numpy_generator, torch_device
 from mtl.paths import results_dir
 from mtl.datasets import corpus_root
-from mtl.records import RunResult, build_record, reuse_stored
+from mtl.records import RunResult, build_record, record_cell, reuse_stored
 from mtl.runner import checkpoint_path, outer_split, register_kind, store_record
 
-__all__ = ["EXPERIMENT", "MT_METHODS", "TRAINING", "MultiTaskCell", "make_multitask_cell", "run_multitask_cell"]
+__all__ = ["EXPERIMENT", "MT_METHODS", "TRAINING", "MultiTaskCell", "make_multitask_cell", "record_multitask_cell",
+           "run_multitask_cell"]
 
 EXPERIMENT = "related_method"
 MT_METHODS: tuple[str, ...] = ("multitask", "emotion_only", "au_only")
@@ -145,6 +146,15 @@ def make_multitask_cell(method: str, target: str, auxiliary: str, config: Config
     settings = training_for(config.profile) if training is None else dict(training)
     settings = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
     return MultiTaskCell(method, pathnet, tuple(sorted(settings.items())), float(au_threshold))
+
+
+def record_multitask_cell(record: dict[str, Any]) -> MultiTaskCell:
+    """The :class:`MultiTaskCell` a record of this kind describes: its key is the record's ``cell_key``
+    (as :func:`mtl.records.record_cell` for a :class:`~mtl.cells.Cell`)."""
+    pathnet = record_cell({**record, "method": "transfer", "sources": [record["auxiliary"]["corpus"]]})
+    training = {k: tuple(v) if isinstance(v, list) else v for k, v in record["training"].items()}
+    return MultiTaskCell(record["method"], pathnet, tuple(sorted(training.items())), float(record["au_threshold"]),
+                         record["experiment"])
 
 
 @functools.lru_cache(maxsize=2)
