@@ -28,6 +28,7 @@ confusion matrix). The unweighted average recall (UAR, balanced accuracy) is
 reported beside them because the corpora are unbalanced. Utterance-level
 scores pool the segment (or frame) probabilities of each recording, by their
 mean and by majority vote, and are reported beside the segment-level ones.
+Facial action-unit (AU) detection is scored per AU by F1 (:func:`au_scores`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ __all__ = [
     "pool_utterances",
     "utterance_scores",
     "evaluate",
+    "au_scores",
 ]
 
 
@@ -382,3 +384,41 @@ def evaluate(y_true: Sequence[int], proba: np.ndarray, groups: Sequence[Any],
     scores = segment_scores(y_true, proba.argmax(axis=1), classes)
     scores["utterance"] = utterance_scores(y_true, proba, groups, classes)
     return scores
+
+
+def au_scores(y_true: np.ndarray, proba: np.ndarray, au_names: Sequence[str], threshold: float = 0.5
+              ) -> dict[str, Any]:
+    """F1 of each action unit and their mean, over the entries that have a label.
+
+    Parameters
+    ----------
+    y_true : (n, n_aus) array
+        1 = the AU occurs, 0 = it does not, NaN = unknown (left out).
+    proba : (n, n_aus) array
+        Predicted probabilities of occurrence; ``>= threshold`` predicts an occurrence.
+    au_names : the AUs, one per column.
+    threshold : float, default 0.5
+
+    Returns
+    -------
+    ``{"f1": {AU: F1}, "mean_f1": float, "n": {AU: labelled entries}, "positives": {AU: true occurrences}}``.
+    F1 = 2 TP / (2 TP + FP + FN); it is NaN for an AU that neither occurs nor
+    is predicted among its labelled entries (nothing to find), and ``mean_f1``
+    averages the others (NaN when none is left).
+    """
+    y_true, proba = np.asarray(y_true, dtype=np.float64), np.asarray(proba, dtype=np.float64)
+    names = [str(a) for a in au_names]
+    if y_true.ndim != 2 or y_true.shape != proba.shape or y_true.shape[1] != len(names):
+        raise ConfigError(f"y_true {y_true.shape} and proba {proba.shape} must both be (n, {len(names)}), "
+                          f"one column per AU ({', '.join(names)})")
+    known = np.isfinite(y_true)
+    truth, predicted = (y_true == 1) & known, (proba >= threshold) & known
+    tp = (truth & predicted).sum(axis=0)
+    wrong = (truth != predicted).sum(axis=0)  # FP + FN
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(2 * tp + wrong > 0, 2 * tp / (2 * tp + wrong), np.nan)
+    defined = f1[np.isfinite(f1)]
+    return {"f1": dict(zip(names, map(float, f1))),
+            "mean_f1": float(defined.mean()) if len(defined) else float("nan"),
+            "n": dict(zip(names, map(int, known.sum(axis=0)))),
+            "positives": dict(zip(names, map(int, truth.sum(axis=0))))}

@@ -21,11 +21,11 @@ MAX_LINES = 600
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("mtl", "mtl.errors", "mtl.paths", "mtl.io", "mtl.config"),
     ("mtl.corpora", "mtl.media"),
-    ("mtl.synthetic", "mtl.features", "mtl.evaluation", "mtl.pathnet"),
-    ("mtl.datasets", "mtl.cells", "mtl.records", "mtl.results", "mtl.corpus_plots", "mtl.plots", "mtl.comparison"),
+    ("mtl.synthetic", "mtl.features", "mtl.evaluation", "mtl.pathnet", "mtl.multitask"),
+    ("mtl.datasets", "mtl.multitask.data", "mtl.cells", "mtl.records", "mtl.results", "mtl.corpus_plots", "mtl.plots", "mtl.comparison"),
     ("mtl.runner", "mtl.schedulers", "mtl.sweep"),
     ("mtl.experiments",),
-    ("mtl.ablation",),
+    ("mtl.ablation", "mtl.multitask.experiment", "mtl.multitask.chapter"),
     ("mtl.chapters", "mtl.own_corpus", "mtl.notebooks", "mtl.book", "mtl.cli"),
 )
 

@@ -41,3 +41,13 @@ def test_the_shell_scripts_parse_and_refuse_unknown_arguments(script):
     subprocess.run(["bash", "-n", str(path)], check=True)
     refused = subprocess.run(["bash", str(path), "--no-such-option"], capture_output=True, text=True)
     assert refused.returncode == 2 and "unknown argument" in refused.stderr
+
+
+def test_the_multitask_benchmark_runs_both_rows(tmp_path, capsys):
+    output = tmp_path / "multitask.json"
+    assert _script("bench_multitask").main(["--device", "cpu", "--quick", "--threads", "1", "--widths", "4",
+                                            "--repeats", "1", "--output", str(output)]) == 0
+    table = capsys.readouterr().out
+    assert "(a) mtl step" in table and "(b) plain convolution" in table
+    rows = __import__("json").loads(output.read_text())["rows"]
+    assert all(row["samples_per_s"] > 0 and row["peak_memory_mb"] > 0 for row in rows)

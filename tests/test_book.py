@@ -30,6 +30,8 @@ EXPECTED = {
     "fig9_10_pathways": dict(img=4, table=1),
     "convergence": dict(img=2, table=3),
     "ablation": dict(img=0, table=1),
+    # results, paired tests, F1 per AU, the compound signatures
+    "related_method": dict(img=0, table=4),
     "real_recordings": dict(img=0, table=0),
     # settings, corpora, the methods and what they ran on; per-class bars, confusion matrices and pathways of two runs
     "own_corpus": dict(img=6, table=4),

@@ -122,6 +122,7 @@ def _register_demonstration_cards() -> None:
 @pytest.mark.usefixtures("cards_stay_in_their_test")
 def test_committed_default_records_are_whole_cells_named_by_their_keys():
     from mtl.corpora import CORPORA
+    from mtl.multitask.experiment import record_multitask_cell
     from mtl.records import read_record, record_cell
 
     _register_demonstration_cards()
@@ -130,7 +131,8 @@ def test_committed_default_records_are_whole_cells_named_by_their_keys():
     for path in paths:
         record = read_record(path)  # validated, current layout
         if all(corpus in CORPORA for corpus in (record["target"], *record["sources"])):
-            assert path.stem == record["cell_key"] == record_cell(record).key, path
+            cell = record_multitask_cell(record) if "pathnet_cell_key" in record else record_cell(record)
+            assert path.stem == record["cell_key"] == cell.key, path
         else:  # a card whose data are not here (RAVDESS's): its cell can be made where they are
             assert path.stem == record["cell_key"], path
         assert record["config"]["generations"] == 200 and record["config"]["frame_step"] == 5, path
@@ -158,6 +160,7 @@ OWN_CORPUS_PLANS = [dict(), dict(corpora=f"enterface->{ROOT / 'data' / 'cards' /
 def test_the_default_book_computes_no_cell(copy, tmp_path, monkeypatch, request):
     """``make book`` reads every record it shows: with the real EMO-DB and RAVDESS (as CI has them) and without."""
     from mtl.chapters import plan_notebook
+    from mtl.multitask.chapter import plan_related
     from mtl.own_corpus import plan_own_corpus
     from mtl.records import stored_record
 
@@ -167,5 +170,6 @@ def test_the_default_book_computes_no_cell(copy, tmp_path, monkeypatch, request)
         monkeypatch.setenv("MTL_DATA_ROOT", str(tmp_path / "no-real-data"))
     cells = [cell for plan in DEFAULT_BOOK_PLANS for cell in plan_notebook(**plan, profile="default").cells]
     cells += [cell for plan in OWN_CORPUS_PLANS for cell in plan_own_corpus(**plan, profile="default").cells]
+    cells += plan_related(profile="default").cells  # the chapter "A related method"
     missing = [cell.describe() for cell in cells if stored_record(cell) is None]
     assert not missing, f"{len(missing)} cell(s) of the default book are not committed: {missing[:3]}"
