@@ -95,9 +95,14 @@ def au_occurrence(samples: pd.DataFrame, root: str | Path, threshold: float = DE
         raise BadInputError(table_path, "AU intensities must be numbers in [0, 1]")
     lookup = pd.Series(np.arange(len(table)), index=pd.MultiIndex.from_arrays(
         [table["path"].astype(str), table["frame"].astype(int)]))
-    relative = [Path(os.path.relpath(p, root)).as_posix() for p in samples["path"]]
+    # Both sides resolved: the cache may be reached through a symbolic link on one side only.
+    resolved = root.resolve()
+    relative = [Path(os.path.relpath(Path(p).resolve(), resolved)).as_posix() for p in samples["path"]]
     where = lookup.reindex(pd.MultiIndex.from_arrays([relative, samples["frame"].astype(int)])).to_numpy()
     found = ~np.isnan(where)
+    if len(samples) and not found.any():
+        raise BadInputError(table_path, f"lists none of the corpus's {len(samples)} face crops (first: "
+                                        f"{relative[0]}, frame {int(samples['frame'].iloc[0])})")
     au = np.full((len(samples), len(names)), np.nan, dtype=np.float32)
     au[found] = (intensity[where[found].astype(int)] >= threshold).astype(np.float32)
     return au, names, AU_TABLE

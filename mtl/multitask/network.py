@@ -96,7 +96,9 @@ class ResidualNet(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The shared representation ``(n, n_features)`` of NHWC or flattened inputs."""
-        x = x.reshape(x.shape[0], *self.image_shape).permute(0, 3, 1, 2)
+        # NCHW memory, not the channels-last view of the samples: with that view, training on 2 threads
+        # crashed in the backward pass (a segmentation fault in torch 2.13's CPU build; 1 thread ran).
+        x = x.reshape(x.shape[0], *self.image_shape).permute(0, 3, 1, 2).contiguous()
         return self.stages(self.stem(x)).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
