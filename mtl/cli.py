@@ -142,6 +142,9 @@ def _add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     sweep.add_argument("--reference", nargs="+", metavar="METHOD",
                        help="instead of PathNet, run these reference methods (mtl.reference: svm logreg knn1 cnn) "
                             "on the folds of the grid's scratch cells")
+    sweep.add_argument("--ga-diagnostics", action="store_true",
+                       help="record the genetic algorithm's diagnostics of every PathNet cell (mtl.reference.diagnosed;"
+                            " computes the cells, records of their own)")
     sweep.add_argument("--dry-run", action="store_true", help="list the cells and whether each is done; run nothing")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep.set_defaults(handler=_sweep)
@@ -162,6 +165,10 @@ def _sweep(args: argparse.Namespace) -> int:
         from mtl.reference import reference_cells
 
         cells = reference_cells(cells, args.reference)
+    elif args.ga_diagnostics:
+        from mtl.reference.diagnosed import DiagnosedCell
+
+        cells = [DiagnosedCell(cell) for cell in cells]
     if args.dry_run:
         table = cells_table(cells)
         print(table.drop(columns="key").to_string(index=False))

@@ -113,6 +113,10 @@ class RunResult:
     notes: Sequence[str] = ()
     device: str = "cpu"
     """Where the target was trained (:func:`mtl.pathnet.checks.describe_device`)."""
+    ga: dict[str, Any] | None = None
+    """:func:`mtl.pathnet.ga_diagnostics` of the target's evolution (None without one). :func:`build_record`
+    leaves it out, so that a record computed again is the record committed; a kind that records it
+    (:mod:`mtl.reference.diagnosed`) passes it as an extra field."""
 
 
 @functools.lru_cache(maxsize=1)

@@ -49,7 +49,8 @@ from mtl.errors import ConfigError
 from mtl.evaluation import Standardizer, evaluate, make_folds, recording_keys
 from mtl.datasets import class_indices, load_dataset
 from mtl.io import file_lock, read_json, write_json
-from mtl.pathnet import PathNetClassifier, SourceModel, StateFileError, mutate, random_genotype, train_source
+from mtl.pathnet import (PathNetClassifier, SourceModel, StateFileError, ga_diagnostics, mutate, random_genotype,
+                         train_source)
 from mtl.pathnet.checks import describe_device, numpy_generator, torch_device
 from mtl.paths import cache_dir
 from mtl.records import RunResult, build_record, now, reuse_stored, write_record
@@ -368,7 +369,8 @@ def fit_split(cell: Cell, split: Split, key: str, progress: bool = False) -> Run
         test_speakers=sorted(map(str, held_out["speaker"].unique())) if "speaker" in held_out else None,
         learning_curve=learning_curve(getattr(classifier, "history_", None)),
         target_pathways=_target_pathways(classifier, cell.config, cell.target),
-        source=source_info, notes=split.notes, device=describe_device(torch_device(cell.config)))
+        source=source_info, notes=split.notes, device=describe_device(torch_device(cell.config)),
+        ga=ga_diagnostics(getattr(classifier, "history_", None) or []))
 
 
 # ---------------------------------------------------------------------------

@@ -106,6 +106,64 @@ class History:
         """The records (JSON-serialisable)."""
         return [dict(record) for record in self.records]
 
+    def diagnostics(self) -> dict[str, Any]:
+        """:func:`ga_diagnostics` of this history."""
+        return ga_diagnostics(self)
+
+
+def _module_distance(a: Any, b: Any) -> float:
+    """Mean over layers of the Jaccard distance between two genotypes' sets of active modules (0 = same modules)."""
+    distances = [1.0 - len(set(x) & set(z)) / len(set(x) | set(z)) for x, z in zip(a, b)]
+    return float(np.mean(distances)) if distances else 0.0
+
+
+def ga_diagnostics(history: Any) -> dict[str, Any]:
+    """How the tournaments of an evolution were decided, from its history alone (no random stream is touched).
+
+    Returns a JSON-ready dict:
+
+    ``tournaments``
+        Generations with a winner (0 for fine-tuning, which has none).
+    ``tie_fraction``
+        Fraction of them whose highest fitness was shared by two or more
+        picks: the winner was then the first picked, i.e. chosen at random.
+    ``first_perfect_generation``
+        First generation at which the best pathway's training fitness is
+        1.0 (None when never).
+    ``tie_fraction_after_perfect``
+        The tie fraction from that generation on (None when never perfect).
+    ``best_changes_after_perfect``
+        Generations after it at which the best genotype changed.
+    ``best_drift_after_perfect``
+        Distance between the best pathway's modules at the first perfect
+        generation and at the end (mean over layers of the Jaccard distance
+        of the active-module sets: 0 the same modules, 1 none shared).
+    ``pick_distance_before_perfect``, ``pick_distance_after_perfect``
+        Mean distance (the same measure) between the two picks of a
+        tournament before and after it: how different the genotypes the
+        population still holds are.
+    """
+    records = [r for r in history if r.get("winner") is not None and len(r.get("fitness") or ()) >= 2]
+    ties = [sum(f == max(r["fitness"]) for f in r["fitness"]) > 1 for r in records]
+    perfect = next((r["generation"] for r in history if r.get("best_fitness") is not None
+                    and r["best_fitness"] >= 1.0), None)
+    out: dict[str, Any] = {"tournaments": len(records), "tie_fraction": float(np.mean(ties)) if ties else None,
+                           "first_perfect_generation": perfect, "tie_fraction_after_perfect": None,
+                           "best_changes_after_perfect": None, "best_drift_after_perfect": None,
+                           "pick_distance_before_perfect": None, "pick_distance_after_perfect": None}
+    distances = [_module_distance(*r["genotypes"][:2]) for r in records]
+    before = [d for r, d in zip(records, distances) if perfect is None or r["generation"] < perfect]
+    out["pick_distance_before_perfect"] = float(np.mean(before)) if before else None
+    if perfect is None:
+        return out
+    after = [i for i, r in enumerate(records) if r["generation"] >= perfect]
+    best = [r["best_genotype"] for r in history if r["generation"] >= perfect and r.get("best_genotype") is not None]
+    out.update(tie_fraction_after_perfect=float(np.mean([ties[i] for i in after])) if after else None,
+               best_changes_after_perfect=int(sum(a != b for a, b in zip(best, best[1:]))) if best else None,
+               best_drift_after_perfect=_module_distance(best[0], best[-1]) if best else None,
+               pick_distance_after_perfect=float(np.mean([distances[i] for i in after])) if after else None)
+    return out
+
 
 @dataclass
 class EvolutionResult:
