@@ -50,6 +50,8 @@ MODULE_TYPES = ("linear", "conv")
 BOUNDARIES = ("clip", "wrap")
 TRAINING_BUDGETS = ("one_pass", "literal_epochs")
 COMBINES = ("mean", "sum")
+FITNESS_ON = ("train", "validation")
+"""What a pathway's fitness is measured on: the samples it trained on (the paper), or a held-out part of them."""
 METHODS = ("scratch", "finetune", "transfer")
 """How a run trains the target: from scratch, fine-tuning a source model, or PathNet transfer."""
 MODALITIES = ("audio", "video")
@@ -146,6 +148,13 @@ class Config:
     """Genes leaving [0, M-1] after mutation are clipped or wrapped."""
     frozen_counts_toward_n: bool = False
     """Whether the frozen source modules count toward the N-per-layer limit in transfer."""
+    fitness_on: str = "train"
+    """Beyond the paper. ``"train"`` (the paper): a pathway's fitness is its accuracy on the samples it
+    trains on, which reaches 1.0 and then decides tournaments by ties. ``"validation"``: a stratified random
+    ``fitness_fraction`` of the training samples is held out of training and the fitness (and the choice of
+    the best pathway) is the accuracy on it."""
+    fitness_fraction: float = 0.2
+    """Share of the training samples held out for the fitness when ``fitness_on="validation"``."""
 
     # --- evaluation (§4.2) --------------------------------------------------
     folds: int = 5
@@ -215,6 +224,8 @@ class Config:
         need(self.mutation_rate is None or 0 <= self.mutation_rate <= 1,
              f"mutation_rate must be None or in [0, 1], got {self.mutation_rate}")
         need(self.boundary in BOUNDARIES, f"boundary must be one of {BOUNDARIES}, got {self.boundary!r}")
+        need(self.fitness_on in FITNESS_ON, f"fitness_on must be one of {FITNESS_ON}, got {self.fitness_on!r}")
+        need(0 < self.fitness_fraction < 1, f"fitness_fraction must be in (0, 1), got {self.fitness_fraction}")
         need(self.folds >= 2, f"folds must be >= 2, got {self.folds}")
         need(self.protocol in PROTOCOLS, f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         need(self.sample_rate >= 8000, f"sample_rate must be >= 8000 Hz, got {self.sample_rate}")
@@ -274,6 +285,13 @@ class Config:
         data = dataclasses.asdict(self)
         data["input_shape"] = list(self.input_shape)
         return data
+
+    def recorded_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the :data:`LATER_FIELDS` at their defaults: what a record or a checkpoint
+        stores, so that one made before such a field existed is the one made now (:meth:`from_dict` fills
+        them in)."""
+        defaults = paper_defaults()
+        return {k: v for k, v in self.to_dict().items() if k not in LATER_FIELDS or v != defaults[k]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
@@ -402,6 +420,12 @@ RESULT_NEUTRAL_FIELDS: frozenset[str] = frozenset({"profile", "checkpoint_every"
 it computes (a GPU rounds differently from the CPU, as two thread counts
 may) and ``workers`` how many processes share a chapter's cells. Cell keys, record keys and the grouping of records in summaries all
 leave exactly these out."""
+
+
+LATER_FIELDS: frozenset[str] = frozenset({"fitness_on", "fitness_fraction"})
+"""Fields added after records were committed (options beyond the paper). A record's ``config`` holds one
+only when it is not at its default (:meth:`Config.recorded_dict`), so that a committed cell computed again
+gives back its committed record field for field."""
 
 
 def canonical_names(values: Mapping[str, Any], also: Iterable[str] = ()) -> dict[str, Any]:

@@ -189,7 +189,7 @@ def build_record(cell: Any, result: RunResult, *, key: str | None = None, experi
         "fold": cell.fold,
         "n_folds": result.n_folds,
         "n_folds_requested": cell.config.folds,
-        "config": {k: v for k, v in cell.config.to_dict().items() if k != "device"},
+        "config": {k: v for k, v in cell.config.recorded_dict().items() if k != "device"},
         "config_differences": {k: list(v) for k, v in cell.config.differences_from_paper().items()},
         "data": {"kinds": dict(cell.data), "provenance": portable_provenance(provenance)},
         "code": code_version(),

@@ -6,7 +6,9 @@
 2. each generation picks K distinct individuals at random and trains their
    pathways one after the other (they share the network's weights) with SGD
    for T = ``config.steps_for(n_train)`` steps each; right after its training a
-   pathway's fitness is its accuracy on the whole training set (forward only);
+   pathway's fitness is its accuracy on the whole training set (forward only)
+   -- or, beyond the paper (``config.fitness_on="validation"``), on a part of
+   it held out of training (:func:`fitness_split`);
 3. the fittest pick (the first picked on a tie) is the winner; its genotype
    overwrites every other pick (the losers), each then mutated gene by gene
    (:func:`~mtl.pathnet.genotype.mutate`). A loser's fitness is unknown until
@@ -274,6 +276,37 @@ def best_individual(fitness: np.ndarray) -> int:
     return int(known[np.argmax(fitness[known])])
 
 
+def fitness_split(X: torch.Tensor, y: torch.Tensor, config: Config, task: str
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(X_train, y_train, X_fitness, y_fitness)``: what pathways train on, and what their fitness is measured on.
+
+    ``config.fitness_on="train"`` (the paper): both are all of ``X, y``.
+    ``"validation"``: a stratified random ``config.fitness_fraction`` of
+    every class with two or more samples (at least one sample each) is
+    held out for the fitness and never trained on; the split comes from a
+    stream of its own (seed, ``"fitness-split"``, ``task``), so the GA's
+    and the batches' streams are the paper's. The split is over samples: on
+    segments of one utterance it holds out near-copies of trained ones
+    unless the caller's training part is grouped.
+    """
+    if config.fitness_on == "train":
+        return X, y, X, y
+    rng = numpy_generator(config.seed, "fitness-split", task)
+    labels = y.cpu().numpy()
+    held = []
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        if len(members) >= 2:
+            held.extend(members[:max(1, int(round(config.fitness_fraction * len(members))))].tolist())
+    mask = np.zeros(len(labels), dtype=bool)
+    mask[held] = True
+    if mask.all() or not mask.any():
+        raise BadArgumentError(f"fitness_on='validation': {len(labels)} training samples leave nothing to "
+                               f"{'train on' if mask.all() else 'measure the fitness on'}")
+    keep, out = (torch.from_numpy(np.flatnonzero(m)).to(X.device) for m in (~mask, mask))
+    return X[keep], y[keep], X[out], y[out]
+
+
 def _prepare(net: PathNet, X: Any, y: Any, config: Config, task: str, X_val: Any, y_val: Any
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     check_architecture(config, net)
@@ -290,7 +323,7 @@ def _prepare(net: PathNet, X: Any, y: Any, config: Config, task: str, X_val: Any
 
 def _signature(kind: str, config: Config, task: str, X: torch.Tensor, y: torch.Tensor, X_val: Any, y_val: Any,
                **extra: Any) -> dict[str, Any]:
-    settings = {k: v for k, v in config.to_dict().items() if k not in RESULT_NEUTRAL_FIELDS}
+    settings = {k: v for k, v in config.recorded_dict().items() if k not in RESULT_NEUTRAL_FIELDS}
     validation = None if X_val is None else data_fingerprint(X_val, y_val)
     return {"kind": kind, "config": settings, "task": task, "data": data_fingerprint(X, y),
             "validation": validation, **extra}
@@ -372,10 +405,11 @@ def evolve(net: PathNet, X: Any, y: Any, config: Config, *, task: str = "task", 
     """
     X, y, X_val, y_val = _prepare(net, X, y, config, task, X_val, y_val)
     frozen = check_frozen(frozen, config)
-    steps = config.steps_for(X.shape[0])
     frozen_lists = None if frozen is None else [layer.tolist() for layer in frozen]
     signature = _signature("evolve", config, task, X, y, X_val, y_val, frozen=frozen_lists,
                            classes=net.head(task).out_features)
+    X, y, X_fitness, y_fitness = fitness_split(X, y, config, task)
+    steps = config.steps_for(X.shape[0])
 
     rng = numpy_generator(config.seed, "evolve", task)
     stream = BatchStream(X, y, config.batch_size, torch_generator(config.seed, "batches", task))
@@ -408,7 +442,7 @@ def evolve(net: PathNet, X: Any, y: Any, config: Config, *, task: str = "task", 
             trained = population[picked].copy()
             for index in picked:
                 train_steps(net, population[index], task, frozen, stream, steps, config)
-                fitness[index] = net.accuracy(X, y, population[index], task, frozen)
+                fitness[index] = net.accuracy(X_fitness, y_fitness, population[index], task, frozen)
             scores = fitness[picked]
             winner = int(picked[int(np.argmax(scores))])
             for loser in picked:
