@@ -50,6 +50,10 @@ MODULE_TYPES = ("linear", "conv")
 BOUNDARIES = ("clip", "wrap")
 TRAINING_BUDGETS = ("one_pass", "literal_epochs")
 COMBINES = ("mean", "sum")
+INPUT_KINDS = ("segments", "functionals")
+"""What PathNet reads of a speech corpus: the paper's log-Mel segments, or one vector of utterance functionals."""
+FUNCTIONALS_SHAPE = (1, 1, 96)
+"""``input_shape`` of the utterance functionals (:mod:`mtl.features.functionals`: 96 statistics)."""
 FITNESS_ON = ("train", "validation")
 """What a pathway's fitness is measured on: the samples it trained on (the paper), or a held-out part of them."""
 METHODS = ("scratch", "finetune", "transfer")
@@ -104,6 +108,10 @@ class Config:
     """Run face detection on every ``frame_step``-th video frame (1 = every frame, the paper)."""
     face_min_score: float = 4.0
     """Minimum Haar-cascade level weight of a face (rejects featureless skin-coloured blobs; see mtl.features.faces)."""
+    input_kind: str = "segments"
+    """Beyond the paper, speech only. ``"segments"`` (the paper): 64 x 64 x 3 log-Mel segments, folds over
+    segments. ``"functionals"``: one sample per utterance, its 96 functionals (mtl.features.functionals;
+    ``input_shape`` must then be ``FUNCTIONALS_SHAPE``, (1, 1, 96)), folds over utterances."""
 
     # --- PathNet (§3.3.1) ---------------------------------------------------
     n_layers: int = 3
@@ -224,6 +232,9 @@ class Config:
         need(self.mutation_rate is None or 0 <= self.mutation_rate <= 1,
              f"mutation_rate must be None or in [0, 1], got {self.mutation_rate}")
         need(self.boundary in BOUNDARIES, f"boundary must be one of {BOUNDARIES}, got {self.boundary!r}")
+        need(self.input_kind in INPUT_KINDS, f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+        need(self.input_kind != "functionals" or tuple(self.input_shape) == FUNCTIONALS_SHAPE,
+             f"input_kind='functionals' needs input_shape={list(FUNCTIONALS_SHAPE)}, got {list(self.input_shape)}")
         need(self.fitness_on in FITNESS_ON, f"fitness_on must be one of {FITNESS_ON}, got {self.fitness_on!r}")
         need(0 < self.fitness_fraction < 1, f"fitness_fraction must be in (0, 1), got {self.fitness_fraction}")
         need(self.folds >= 2, f"folds must be >= 2, got {self.folds}")
@@ -422,7 +433,7 @@ may) and ``workers`` how many processes share a chapter's cells. Cell keys, reco
 leave exactly these out."""
 
 
-LATER_FIELDS: frozenset[str] = frozenset({"fitness_on", "fitness_fraction"})
+LATER_FIELDS: frozenset[str] = frozenset({"input_kind", "fitness_on", "fitness_fraction"})
 """Fields added after records were committed (options beyond the paper). A record's ``config`` holds one
 only when it is not at its default (:meth:`Config.recorded_dict`), so that a committed cell computed again
 gives back its committed record field for field."""

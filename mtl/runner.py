@@ -48,6 +48,7 @@ from mtl.corpora import corpus_card
 from mtl.errors import ConfigError
 from mtl.evaluation import Standardizer, evaluate, make_folds, recording_keys
 from mtl.datasets import class_indices, load_dataset
+from mtl.features.functionals import functional_features
 from mtl.io import file_lock, read_json, write_json
 from mtl.pathnet import (PathNetClassifier, SourceModel, StateFileError, ga_diagnostics, mutate, random_genotype,
                          train_source)
@@ -190,6 +191,12 @@ def _target_pathways(classifier: Any, config: Config, task: str) -> dict[str, An
 # ---------------------------------------------------------------------------
 # source models
 # ---------------------------------------------------------------------------
+def _as_input(features: Any, config: Config) -> Any:
+    """The segment features of a corpus as PathNet reads them: as they are, or (beyond the paper,
+    ``config.input_kind="functionals"``) one sample of utterance functionals per recording."""
+    return functional_features(features, config) if config.input_kind == "functionals" else features
+
+
 class _Stacked:
     """Read-only row view over several arrays, as if concatenated (no copy)."""
 
@@ -258,6 +265,7 @@ def source_model(cell: Any, progress: bool = False) -> tuple[Any, dict[str, Any]
         for corpus in cell.sources:
             classes = [c for c in cell.source_classes if c in corpus_card(corpus).classes]
             features, prov = load_dataset(corpus, cell.modality, config, classes, data=kinds[corpus])
+            features = _as_input(features, config)
             parts.append(features.X)
             labels.append(class_indices(features.samples, cell.source_classes))
             provenance[corpus] = prov
@@ -315,9 +323,14 @@ class Split:
 
 
 def outer_split(cell: Cell) -> Split:
-    """Fold ``cell.fold`` of the cell's protocol on its target (folds deterministic from the seed)."""
+    """Fold ``cell.fold`` of the cell's protocol on its target (folds deterministic from the seed).
+
+    The samples are the target's segments, or with ``config.input_kind="functionals"`` its utterances'
+    functionals (:func:`mtl.features.functionals.functional_features`).
+    """
     features, provenance = load_dataset(cell.target, cell.modality, cell.config, cell.classes,
                                         data=dict(cell.data)[cell.target])
+    features = _as_input(features, cell.config)
     samples = features.samples.reset_index(drop=True)
     y = class_indices(samples, cell.classes)
     folds = make_folds(samples, y, cell.protocol, cell.config.folds, cell.seed)

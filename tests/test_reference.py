@@ -14,7 +14,8 @@ from mtl.evaluation import recording_keys
 from mtl.io import read_json
 from mtl.records import RECORD_FIELDS, validate_record
 from mtl.reference import FUNCTIONAL_NAMES, ReferenceCell, utterance_functionals
-from mtl.reference import cnn, functionals, reference_cells
+from mtl.features import functionals
+from mtl.reference import cnn, reference_cells
 from mtl.reference.linear import utterance_split
 from mtl.reference.neighbours import nearest_neighbours
 from mtl.runner import outer_split

@@ -65,3 +65,22 @@ def test_an_evolution_with_a_held_out_fitness_runs_and_keeps_the_papers_run_unch
     held = run(_config(fitness_on="validation"))
     assert len(held.history) == 8 and 0 <= held.best_fitness <= 1
     assert [r["picked"] for r in held.history] == [r["picked"] for r in paper.history]  # the GA's stream is the same
+
+
+def test_pathnet_reads_utterance_functionals_when_asked(tmp_path, monkeypatch):
+    from mtl.config import FUNCTIONALS_SHAPE
+    from mtl.evaluation import recording_keys
+    from mtl.runner import outer_split, run_cell
+
+    monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setattr("mtl.records.project_root", lambda: tmp_path / "checkout")
+    with pytest.raises(ConfigError, match="needs input_shape=\\[1, 1, 96\\]"):
+        get_profile("smoke", input_kind="functionals")
+    config = get_profile("smoke", input_kind="functionals", input_shape=FUNCTIONALS_SHAPE)
+    cell = make_cell("fx", "scratch", "emodb", config=config, classes="target", protocol="utterance",
+                     data="synthetic")
+    split = outer_split(cell)
+    assert split.features.X.shape[1:] == FUNCTIONALS_SHAPE
+    assert len(set(recording_keys(split.samples))) == len(split.samples)  # one sample per recording
+    record = run_cell(cell)
+    assert record["n_test"] == len(split.held_out) and record["config"]["input_kind"] == "functionals"

@@ -12,7 +12,7 @@ record keeps the genetic algorithm's diagnostics (``mtl sweep --ga-diagnostics``
 
 from mtl.reference.cells import REFERENCE_METHODS, ReferenceCell, reference_cells, run_reference_cell
 from mtl.reference.diagnosed import DiagnosedCell
-from mtl.reference.functionals import FUNCTIONAL_NAMES, functionals_for, utterance_functionals
+from mtl.features.functionals import FUNCTIONAL_NAMES, functionals_for, utterance_functionals
 
 __all__ = ["DiagnosedCell", "REFERENCE_METHODS", "ReferenceCell", "reference_cells", "run_reference_cell", "FUNCTIONAL_NAMES",
            "functionals_for", "utterance_functionals"]

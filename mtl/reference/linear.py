@@ -36,7 +36,7 @@ from mtl.config import Config
 from mtl.errors import ConfigError
 from mtl.evaluation import make_folds, recording_keys
 from mtl.reference.base import ReferenceFit, inner_folds, uar
-from mtl.reference.functionals import functionals_for
+from mtl.features.functionals import functionals_for
 
 __all__ = ["C_GRID", "LINEAR_MODELS", "utterance_split", "fit_linear"]
 

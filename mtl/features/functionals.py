@@ -25,6 +25,10 @@ spectral contrast     14     7 bands (librosa defaults): mean, std
 96 in all (:data:`FUNCTIONAL_NAMES`, in this order). A recording without a
 voiced frame gets the log-F0 statistics of 0 and voiced fraction 0.
 
+As an input of PathNet (``Config.input_kind="functionals"``, beyond the
+paper), :func:`functional_features` turns a corpus's segment features into
+one 1 x 1 x 96 sample per recording (:data:`mtl.config.FUNCTIONALS_SHAPE`).
+
 Cache. :func:`functionals_for` computes the functionals of the recordings
 behind a set of segment features once and keeps them under
 ``cache_dir()/functionals/<key>/`` (``X.npy``, ``recordings.csv``,
@@ -37,6 +41,7 @@ no key of the segment cache changes.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +49,7 @@ import librosa
 import numpy as np
 import pandas as pd
 
-from mtl.config import Config
+from mtl.config import FUNCTIONALS_SHAPE, Config
 from mtl.errors import BadInputError
 from mtl.evaluation import recording_keys
 from mtl.features.audio import frame_params, load_audio
@@ -53,7 +58,8 @@ from mtl.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FUNCTIONALS_VERSION", "FUNCTIONAL_NAMES", "F0_RANGE_HZ", "utterance_functionals", "functionals_for"]
+__all__ = ["FUNCTIONALS_VERSION", "FUNCTIONAL_NAMES", "F0_RANGE_HZ", "utterance_functionals", "functionals_for",
+           "FunctionalSet", "functional_features"]
 
 FUNCTIONALS_VERSION = 1
 """Bumped whenever :func:`utterance_functionals` changes its output (a new cache key)."""
@@ -75,6 +81,7 @@ def _names() -> tuple[str, ...]:
 
 FUNCTIONAL_NAMES: tuple[str, ...] = _names()
 """Name of each functional, in the order of the vector (see the module docstring's table)."""
+assert len(FUNCTIONAL_NAMES) == int(np.prod(FUNCTIONALS_SHAPE)), "mtl.config.FUNCTIONALS_SHAPE holds them all"
 
 
 def _contour(values: np.ndarray) -> list[float]:
@@ -171,3 +178,27 @@ def functionals_for(samples: pd.DataFrame, segment_key: str, config: Config) -> 
         write_json(folder / "meta.json", {"key": key, "params": _params(config), "names": list(FUNCTIONAL_NAMES),
                                           "n_recordings": int(len(unique))})
     return X, rows
+
+
+@dataclass(frozen=True)
+class FunctionalSet:
+    """The functionals of a corpus as samples: what :class:`~mtl.features.cache.FeatureSet` is for segments."""
+
+    X: np.ndarray
+    """float32 ``(n_recordings, 1, 1, 96)``."""
+    samples: pd.DataFrame
+    """One row per recording: its first segment's row of the segment table."""
+    key: str
+    """The segment features' cache key."""
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
+def functional_features(features: Any, config: Config) -> FunctionalSet:
+    """One sample of :data:`~mtl.config.FUNCTIONALS_SHAPE` per recording of a segment :class:`FeatureSet`."""
+    X, _ = functionals_for(features.samples, features.key, config)
+    keys = recording_keys(features.samples)
+    _, first = np.unique(keys, return_index=True)
+    samples = features.samples.iloc[first].reset_index(drop=True)
+    return FunctionalSet(X.reshape((len(X), *FUNCTIONALS_SHAPE)), samples, features.key)
