@@ -163,6 +163,13 @@ class Config:
     the best pathway) is the accuracy on it."""
     fitness_fraction: float = 0.2
     """Share of the training samples held out for the fitness when ``fitness_on="validation"``."""
+    time_masks: int = 0
+    """Beyond the paper: SpecAugment-style bands of frames set to 0 per training sample of an evolution
+    (mtl.pathnet.augment; 0 = none, the paper)."""
+    freq_masks: int = 0
+    """Beyond the paper: bands of Mel bands set to 0 per training sample (0 = none, the paper)."""
+    mask_width: int = 8
+    """Widest band of a time or frequency mask, frames or Mel bands."""
 
     # --- evaluation (§4.2) --------------------------------------------------
     folds: int = 5
@@ -235,6 +242,11 @@ class Config:
         need(self.input_kind in INPUT_KINDS, f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
         need(self.input_kind != "functionals" or tuple(self.input_shape) == FUNCTIONALS_SHAPE,
              f"input_kind='functionals' needs input_shape={list(FUNCTIONALS_SHAPE)}, got {list(self.input_shape)}")
+        need(self.time_masks >= 0 and self.freq_masks >= 0,
+             f"time_masks and freq_masks must be >= 0, got {self.time_masks} and {self.freq_masks}")
+        need(self.mask_width >= 1, f"mask_width must be >= 1, got {self.mask_width}")
+        need(self.input_kind == "segments" or not (self.time_masks or self.freq_masks),
+             "time_masks and freq_masks mask log-Mel segments: they need input_kind='segments'")
         need(self.fitness_on in FITNESS_ON, f"fitness_on must be one of {FITNESS_ON}, got {self.fitness_on!r}")
         need(0 < self.fitness_fraction < 1, f"fitness_fraction must be in (0, 1), got {self.fitness_fraction}")
         need(self.folds >= 2, f"folds must be >= 2, got {self.folds}")
@@ -433,7 +445,8 @@ may) and ``workers`` how many processes share a chapter's cells. Cell keys, reco
 leave exactly these out."""
 
 
-LATER_FIELDS: frozenset[str] = frozenset({"input_kind", "fitness_on", "fitness_fraction"})
+LATER_FIELDS: frozenset[str] = frozenset({"input_kind", "fitness_on", "fitness_fraction", "time_masks", "freq_masks",
+                                          "mask_width"})
 """Fields added after records were committed (options beyond the paper). A record's ``config`` holds one
 only when it is not at its default (:meth:`Config.recorded_dict`), so that a committed cell computed again
 gives back its committed record field for field."""

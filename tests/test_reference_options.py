@@ -84,3 +84,29 @@ def test_pathnet_reads_utterance_functionals_when_asked(tmp_path, monkeypatch):
     assert len(set(recording_keys(split.samples))) == len(split.samples)  # one sample per recording
     record = run_cell(cell)
     assert record["n_test"] == len(split.held_out) and record["config"]["input_kind"] == "functionals"
+
+
+def test_spec_masks_zero_bands_of_frames_and_mel_bands_and_leave_the_ga_stream_alone():
+    from mtl.pathnet.augment import mask_batch, masking
+
+    config = _config(time_masks=2, freq_masks=1, mask_width=3)
+    assert masking(config) and not masking(_config())
+    x = torch.ones(50, 8 * 8 * 3)
+    mask_batch(x, config, torch.Generator().manual_seed(0))
+    images = x.view(50, 8, 8, 3)
+    zero_columns = (images == 0).all(dim=3).all(dim=1).sum(dim=1)  # frames masked in every Mel band
+    zero_rows = (images == 0).all(dim=3).all(dim=2).sum(dim=1)
+    assert ((zero_columns >= 1) & (zero_columns <= 6)).all() and ((zero_rows >= 1) & (zero_rows <= 3)).all()
+    assert torch.equal((images == 0).all(dim=3), (images == 0).any(dim=3))  # every channel alike
+    with pytest.raises(ConfigError, match="need input_kind='segments'"):
+        get_profile("smoke", time_masks=1, input_kind="functionals", input_shape=(1, 1, 96))
+    X, y = _task()
+
+    def run(config):
+        net = PathNet(config)
+        net.add_head("task", 3)
+        return evolve(net, X, y, config)
+
+    masked, plain = run(config), run(_config())
+    assert [r["picked"] for r in masked.history] == [r["picked"] for r in plain.history]
+    assert [r["fitness"] for r in masked.history] != [r["fitness"] for r in plain.history]

@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 from mtl.config import RESULT_NEUTRAL_FIELDS, Config
 from mtl.errors import ConfigError
+from mtl.pathnet.augment import mask_batch, masking
 from mtl.pathnet.checks import BadArgumentError, as_features, as_labels, numpy_generator, torch_generator
 from mtl.pathnet.genotype import Frozen, check_frozen, check_genotype, mutate, random_genotype
 from mtl.pathnet.model import PathNet
@@ -260,12 +261,14 @@ def check_architecture(config: Config, net: PathNet) -> None:
 
 
 def train_steps(net: PathNet, genotype: np.ndarray, task: str, frozen: Frozen | None, stream: BatchStream,
-                steps: int, config: Config) -> None:
-    """Train one pathway for ``steps`` SGD steps on batches from ``stream`` (one session)."""
+                steps: int, config: Config, masks: torch.Generator | None = None) -> None:
+    """Train one pathway for ``steps`` SGD steps on batches from ``stream`` (one session); with ``masks``, each
+    batch first gets the SpecAugment-style masks of ``config`` drawn from it (:mod:`mtl.pathnet.augment`)."""
     with net.session(genotype, task, frozen, lr=config.lr, momentum=config.momentum,
                      weight_decay=config.weight_decay) as session:
         for _ in range(steps):
-            session.step(*stream.next())
+            x, y = stream.next()
+            session.step(mask_batch(x, config, masks) if masks is not None else x, y)
 
 
 def best_individual(fitness: np.ndarray) -> int:
@@ -441,7 +444,9 @@ def evolve(net: PathNet, X: Any, y: Any, config: Config, *, task: str = "task", 
             picked = rng.choice(config.population, size=config.tournament, replace=False)
             trained = population[picked].copy()
             for index in picked:
-                train_steps(net, population[index], task, frozen, stream, steps, config)
+                masks = (torch_generator(config.seed, "spec-masks", task, str(generation), str(index))
+                         if masking(config) else None)
+                train_steps(net, population[index], task, frozen, stream, steps, config, masks)
                 fitness[index] = net.accuracy(X_fitness, y_fitness, population[index], task, frozen)
             scores = fitness[picked]
             winner = int(picked[int(np.argmax(scores))])

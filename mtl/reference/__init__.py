@@ -2,7 +2,7 @@
 
 ``ReferenceCell`` (:mod:`mtl.reference.cells`) runs one of
 ``REFERENCE_METHODS`` -- linear SVM and logistic regression on utterance
-functionals (:mod:`~mtl.reference.linear`, :mod:`~mtl.reference.functionals`),
+functionals (:mod:`~mtl.reference.linear`, :mod:`~mtl.features.functionals`),
 1-nearest-neighbour (:mod:`~mtl.reference.neighbours`) and a compact CNN
 (:mod:`~mtl.reference.cnn`) on the segments -- on the folds of a PathNet
 scratch cell; ``mtl sweep --reference ...`` runs a grid of them.

@@ -1,6 +1,6 @@
 """Linear models on the utterance-level functionals: a linear SVM and logistic regression (scikit-learn).
 
-One sample per recording (:mod:`mtl.reference.functionals`, 96 features),
+One sample per recording (:mod:`mtl.features.functionals`, 96 features),
 standardised on the training recordings, classes weighted by the inverse of
 their frequency (the corpora are unbalanced and the score is UAR). The
 regularisation strength C is chosen among :data:`C_GRID` by the mean UAR on
