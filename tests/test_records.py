@@ -89,10 +89,15 @@ def test_committed_records_keep_their_keys_counts_and_no_machine_paths():
         folders[path.parent.name] = folders.get(path.parent.name, 0) + 1
         assert validate_record(record)["schema"] == RECORD_SCHEMA and path.stem == record["cell_key"]
         cell = record_cell(record)
-        if "outer_cell_key" in record:  # an inner-fold run: keyed by its outer cell and its inner fold
+        if "inner_fold" in record:  # an inner-fold run: keyed by its outer cell and its inner fold
             assert cell.key == record["outer_cell_key"], path
             assert stable_hash({"stage": "inner", "outer": cell.key, "inner_fold": record["inner_fold"],
                                 "n_inner": record["n_inner_folds"]}) == record["cell_key"], path
+        elif "outer_cell_key" in record:  # a reference method on a cell's folds, or a cell with its GA diagnostics
+            from mtl.reference import DiagnosedCell, ReferenceCell
+
+            wrapper = ReferenceCell(cell, record["method"]) if record["stage"] == "reference" else DiagnosedCell(cell)
+            assert (cell.key, wrapper.key) == (record["outer_cell_key"], record["cell_key"]), path
         else:
             assert cell.key == record["cell_key"], path
         if (record.get("source") or {}).get("key"):

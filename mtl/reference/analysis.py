@@ -40,7 +40,7 @@ METRICS = {"uar": "segment UAR", "utt_uar": "utterance UAR (mean prob.)", "accur
 """Record columns the chapter reports, and how it names them."""
 _PATHNET_SOURCES = ("real_recordings", PATHNET_EXPERIMENT, "ablation")
 """Experiments whose PathNet records the chapter reads: the paper's settings, and the ablation's variants."""
-_NOT_A_SETTING = {"protocol", "seed", "profile", "frame_step"}
+_NOT_A_SETTING = {"protocol", "seed", "profile", "frame_step", "input_shape"}
 """Config differences that do not name a PathNet variant (per cell, or without effect on speech)."""
 
 
@@ -81,7 +81,8 @@ def mean_ci(values: Sequence[float]) -> dict[str, float]:
     return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
 
 
-_SHORT = {"generations": lambda v: f"G={v}", "module_type": str, "training_budget": lambda v: v.replace("_", " ")}
+_SHORT = {"generations": lambda v: f"G={v}", "module_type": str, "training_budget": lambda v: v.replace("_", " "),
+          "input_kind": str, "fitness_on": lambda v: f"fitness on {v}"}
 """How a label spells the ablation's factors."""
 
 
