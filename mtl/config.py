@@ -445,11 +445,11 @@ may) and ``workers`` how many processes share a chapter's cells. Cell keys, reco
 leave exactly these out."""
 
 
-LATER_FIELDS: frozenset[str] = frozenset({"input_kind", "fitness_on", "fitness_fraction", "time_masks", "freq_masks",
-                                          "mask_width"})
-"""Fields added after records were committed (options beyond the paper). A record's ``config`` holds one
-only when it is not at its default (:meth:`Config.recorded_dict`), so that a committed cell computed again
-gives back its committed record field for field."""
+LATER_FIELDS: frozenset[str] = frozenset({"workers", "input_kind", "fitness_on", "fitness_fraction", "time_masks",
+                                          "freq_masks", "mask_width"})
+"""Fields added after records were committed (``workers``, and the options beyond the paper). A record's
+``config`` holds one only when it is not at its default (:meth:`Config.recorded_dict`), so that a
+committed cell computed again gives back its committed record field for field."""
 
 
 def canonical_names(values: Mapping[str, Any], also: Iterable[str] = ()) -> dict[str, Any]:
