@@ -518,26 +518,28 @@ def ga_diagnostics_plot(table: pd.DataFrame, generations: int = 200) -> Figure:
 
     ``table``: :func:`mtl.reference.analysis.ga_table` (one row per run).
     Left: the first generation at training fitness 1.0 of each run, per
-    method and protocol (out of ``generations``). Right: the fraction of
+    method, input and protocol (out of ``generations``). Right: the fraction of
     tournaments decided by a tie, before and after that generation, for the
     runs that recorded it (NaN rows are left out).
     """
     fig = Figure(figsize=(10, 3.6), layout="constrained")
     left, right = fig.subplots(1, 2)
-    groups = list(table.groupby(["method", "protocol"], sort=True)) if len(table) else []
-    for i, ((method, protocol), group) in enumerate(groups):
+    keys = ["method", "input", "protocol"] if "input" in table else ["method", "protocol"]
+    groups = list(table.groupby(keys, sort=True)) if len(table) else []
+    for i, (key, group) in enumerate(groups):
+        method = key[0]
         values = group["first_perfect_generation"].dropna()
         left.scatter(np.full(len(values), i) + np.linspace(-0.15, 0.15, max(len(values), 1))[:len(values)], values,
                      color=METHOD_COLOURS.get(method, "tab:gray"), zorder=3)
-    left.set_xticks(range(len(groups)), [f"{m}\n{p}" for (m, p), _ in groups])
+    left.set_xticks(range(len(groups)), ["\n".join(key) for key, _ in groups])
     left.set_ylim(0, generations)
     left.axhline(generations, color="0.5", linestyle=":", linewidth=1)
     left.set_ylabel("first generation at training fitness 1.0")
     left.set_title("When the tournament starts comparing ties")
     diagnosed = table[table["diagnosed"].astype(bool)] if len(table) else table
     labels, before, after = [], [], []
-    for (method, protocol), group in diagnosed.groupby(["method", "protocol"], sort=True) if len(diagnosed) else ():
-        labels.append(f"{method}\n{protocol}")
+    for key, group in diagnosed.groupby(keys, sort=True) if len(diagnosed) else ():
+        labels.append("\n".join(key))
         before.append(group["tie_fraction"].mean())
         after.append(group["tie_fraction_after_perfect"].mean())
     x = np.arange(len(labels))

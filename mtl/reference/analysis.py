@@ -141,7 +141,7 @@ def leakage_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def ga_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The GA diagnostics of every PathNet evolution at the paper's settings, one row per record.
+    """The GA diagnostics of every PathNet evolution at the paper's settings or recorded with them, one row per run.
 
     Records with a ``ga`` field (:mod:`mtl.reference.diagnosed`) give every
     diagnostic; the others give what their learning curve holds, the first
@@ -151,13 +151,23 @@ def ga_table(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame()
     rows = []
-    paper_settings = frame["method"].isin(("scratch", "transfer")) & ~frame["label"].str.contains("[", regex=False)
-    for _, row in frame[paper_settings].iterrows():
+    diagnosed = frame["record"].map(lambda r: "ga" in r)
+    wanted = frame["method"].isin(("scratch", "transfer")) & (~frame["label"].str.contains("[", regex=False)
+                                                              | diagnosed)
+    for _, row in frame[wanted].iterrows():
         record = row["record"]
         ga = record.get("ga") or ga_diagnostics(record.get("learning_curve") or [])
-        rows.append({"method": row["method"], "protocol": row["protocol"], "seed": row["seed"], "fold": row["fold"],
-                     "diagnosed": "ga" in record, **{k: np.nan if v is None else v for k, v in ga.items()}})
+        rows.append({"label": row["label"], "method": row["method"],
+                     "input": _input(record.get("config") or {}), "protocol": row["protocol"],
+                     "seed": row["seed"], "fold": row["fold"], "diagnosed": "ga" in record,
+                     **{k: np.nan if v is None else v for k, v in ga.items()}})
     return pd.DataFrame(rows)
+
+
+def _input(config: dict) -> str:
+    """What a run's pathways read and are chosen on: ``segments``, ``functionals``, ``+ held-out fitness``."""
+    held_out = " + held-out fitness" if config.get("fitness_on", "train") == "validation" else ""
+    return config.get("input_kind", "segments") + held_out
 
 
 def best_speaker_independent(frame: pd.DataFrame, metric: str = "utt_uar") -> pd.DataFrame:
