@@ -129,3 +129,17 @@ def test_functionals_are_computed_once_and_then_read_from_their_cache(monkeypatc
     monkeypatch.setattr(functionals, "utterance_functionals", fail)
     again, _ = functionals.functionals_for(split.samples, split.features.key, config)
     assert np.array_equal(X, again)
+
+
+def test_mtl_sweep_runs_reference_methods_and_diagnosed_cells_on_a_grid(capsys):
+    from mtl.cli import EXIT_USAGE, main
+
+    common = ["sweep", "--experiments", "refs", "--methods", "scratch", "--corpora", "emodb", "--profile", "smoke",
+              "--data", "synthetic", "--protocols", "utterance", "--dry-run"]
+    assert main([*common, "--reference", "svm", "knn1"]) == 0
+    listing = capsys.readouterr().out
+    assert "4 cells, 0 done" in listing and " svm " in listing and " knn1 " in listing
+    assert main([*common, "--ga-diagnostics"]) == 0
+    assert "2 cells, 0 done" in capsys.readouterr().out
+    assert main([*common, "--reference", "forest"]) == EXIT_USAGE
+    assert "unknown reference method 'forest'" in capsys.readouterr().err
