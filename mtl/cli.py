@@ -139,6 +139,12 @@ def _add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     sweep.add_argument("--threads-per-task", type=int, help="torch + BLAS + OpenMP threads per task (default: 1)")
     sweep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                        help="a Config field and its value (YAML: 50, 0.01, None), on top of the profile; repeatable")
+    sweep.add_argument("--reference", nargs="+", metavar="METHOD",
+                       help="instead of PathNet, run these reference methods (mtl.reference: svm logreg knn1 cnn) "
+                            "on the folds of the grid's scratch cells")
+    sweep.add_argument("--ga-diagnostics", action="store_true",
+                       help="record the genetic algorithm's diagnostics of every PathNet cell (mtl.reference.diagnosed;"
+                            " computes the cells, records of their own)")
     sweep.add_argument("--dry-run", action="store_true", help="list the cells and whether each is done; run nothing")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep.set_defaults(handler=_sweep)
@@ -155,6 +161,14 @@ def _sweep(args: argparse.Namespace) -> int:
     cells = grid_cells(args.experiments, profile=args.profile, protocols=args.protocols, seeds=args.seeds,
                        folds=args.folds, data=args.data, overrides=overrides, corpora=args.corpora,
                        methods=args.methods, modality=args.modality)
+    if args.reference:
+        from mtl.reference import reference_cells
+
+        cells = reference_cells(cells, args.reference)
+    elif args.ga_diagnostics:
+        from mtl.reference.diagnosed import DiagnosedCell
+
+        cells = [DiagnosedCell(cell) for cell in cells]
     if args.dry_run:
         table = cells_table(cells)
         print(table.drop(columns="key").to_string(index=False))

@@ -50,6 +50,12 @@ MODULE_TYPES = ("linear", "conv")
 BOUNDARIES = ("clip", "wrap")
 TRAINING_BUDGETS = ("one_pass", "literal_epochs")
 COMBINES = ("mean", "sum")
+INPUT_KINDS = ("segments", "functionals")
+"""What PathNet reads of a speech corpus: the paper's log-Mel segments, or one vector of utterance functionals."""
+FUNCTIONALS_SHAPE = (1, 1, 96)
+"""``input_shape`` of the utterance functionals (:mod:`mtl.features.functionals`: 96 statistics)."""
+FITNESS_ON = ("train", "validation")
+"""What a pathway's fitness is measured on: the samples it trained on (the paper), or a held-out part of them."""
 METHODS = ("scratch", "finetune", "transfer")
 """How a run trains the target: from scratch, fine-tuning a source model, or PathNet transfer."""
 MODALITIES = ("audio", "video")
@@ -102,6 +108,10 @@ class Config:
     """Run face detection on every ``frame_step``-th video frame (1 = every frame, the paper)."""
     face_min_score: float = 4.0
     """Minimum Haar-cascade level weight of a face (rejects featureless skin-coloured blobs; see mtl.features.faces)."""
+    input_kind: str = "segments"
+    """Beyond the paper, speech only. ``"segments"`` (the paper): 64 x 64 x 3 log-Mel segments, folds over
+    segments. ``"functionals"``: one sample per utterance, its 96 functionals (mtl.features.functionals;
+    ``input_shape`` must then be ``FUNCTIONALS_SHAPE``, (1, 1, 96)), folds over utterances."""
 
     # --- PathNet (§3.3.1) ---------------------------------------------------
     n_layers: int = 3
@@ -146,6 +156,20 @@ class Config:
     """Genes leaving [0, M-1] after mutation are clipped or wrapped."""
     frozen_counts_toward_n: bool = False
     """Whether the frozen source modules count toward the N-per-layer limit in transfer."""
+    fitness_on: str = "train"
+    """Beyond the paper. ``"train"`` (the paper): a pathway's fitness is its accuracy on the samples it
+    trains on, which reaches 1.0 and then decides tournaments by ties. ``"validation"``: a stratified random
+    ``fitness_fraction`` of the training samples is held out of training and the fitness (and the choice of
+    the best pathway) is the accuracy on it."""
+    fitness_fraction: float = 0.2
+    """Share of the training samples held out for the fitness when ``fitness_on="validation"``."""
+    time_masks: int = 0
+    """Beyond the paper: SpecAugment-style bands of frames set to 0 per training sample of an evolution
+    (mtl.pathnet.augment; 0 = none, the paper)."""
+    freq_masks: int = 0
+    """Beyond the paper: bands of Mel bands set to 0 per training sample (0 = none, the paper)."""
+    mask_width: int = 8
+    """Widest band of a time or frequency mask, frames or Mel bands."""
 
     # --- evaluation (§4.2) --------------------------------------------------
     folds: int = 5
@@ -215,6 +239,16 @@ class Config:
         need(self.mutation_rate is None or 0 <= self.mutation_rate <= 1,
              f"mutation_rate must be None or in [0, 1], got {self.mutation_rate}")
         need(self.boundary in BOUNDARIES, f"boundary must be one of {BOUNDARIES}, got {self.boundary!r}")
+        need(self.input_kind in INPUT_KINDS, f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+        need(self.input_kind != "functionals" or tuple(self.input_shape) == FUNCTIONALS_SHAPE,
+             f"input_kind='functionals' needs input_shape={list(FUNCTIONALS_SHAPE)}, got {list(self.input_shape)}")
+        need(self.time_masks >= 0 and self.freq_masks >= 0,
+             f"time_masks and freq_masks must be >= 0, got {self.time_masks} and {self.freq_masks}")
+        need(self.mask_width >= 1, f"mask_width must be >= 1, got {self.mask_width}")
+        need(self.input_kind == "segments" or not (self.time_masks or self.freq_masks),
+             "time_masks and freq_masks mask log-Mel segments: they need input_kind='segments'")
+        need(self.fitness_on in FITNESS_ON, f"fitness_on must be one of {FITNESS_ON}, got {self.fitness_on!r}")
+        need(0 < self.fitness_fraction < 1, f"fitness_fraction must be in (0, 1), got {self.fitness_fraction}")
         need(self.folds >= 2, f"folds must be >= 2, got {self.folds}")
         need(self.protocol in PROTOCOLS, f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         need(self.sample_rate >= 8000, f"sample_rate must be >= 8000 Hz, got {self.sample_rate}")
@@ -274,6 +308,13 @@ class Config:
         data = dataclasses.asdict(self)
         data["input_shape"] = list(self.input_shape)
         return data
+
+    def recorded_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the :data:`LATER_FIELDS` at their defaults: what a record or a checkpoint
+        stores, so that one made before such a field existed is the one made now (:meth:`from_dict` fills
+        them in)."""
+        defaults = paper_defaults()
+        return {k: v for k, v in self.to_dict().items() if k not in LATER_FIELDS or v != defaults[k]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
@@ -402,6 +443,13 @@ RESULT_NEUTRAL_FIELDS: frozenset[str] = frozenset({"profile", "checkpoint_every"
 it computes (a GPU rounds differently from the CPU, as two thread counts
 may) and ``workers`` how many processes share a chapter's cells. Cell keys, record keys and the grouping of records in summaries all
 leave exactly these out."""
+
+
+LATER_FIELDS: frozenset[str] = frozenset({"workers", "input_kind", "fitness_on", "fitness_fraction", "time_masks",
+                                          "freq_masks", "mask_width"})
+"""Fields added after records were committed (``workers``, and the options beyond the paper). A record's
+``config`` holds one only when it is not at its default (:meth:`Config.recorded_dict`), so that a
+committed cell computed again gives back its committed record field for field."""
 
 
 def canonical_names(values: Mapping[str, Any], also: Iterable[str] = ()) -> dict[str, Any]:

@@ -28,7 +28,8 @@ from mtl.corpus_plots import class_distribution, face_crop_examples, face_fallba
 from mtl.errors import ConfigError
 
 __all__ = ["learning_curves", "fitness_over_generations", "confusion_matrix_plot", "draw_pathways",
-           "record_pathways", "per_class_bars", "accuracy_beside_paper", "ablation_bars", "class_distribution", "logmel_examples",
+           "record_pathways", "per_class_bars", "accuracy_beside_paper", "ablation_bars", "ga_diagnostics_plot",
+           "class_distribution", "logmel_examples",
            "face_crop_examples", "face_fallback_example"]
 
 METHOD_COLOURS = {"transfer": "tab:blue", "finetune": "tab:orange", "scratch": "tab:green"}
@@ -509,4 +510,47 @@ def ablation_bars(table: pd.DataFrame, decision: str = "segment", methods: Seque
         handles.append(Line2D([], [], color="grey", linestyle=":", linewidth=1, label="chance"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.suptitle(title or "Ablation on EMO-DB: mean ± sd over folds")
+    return fig
+
+
+def ga_diagnostics_plot(table: pd.DataFrame, generations: int = 200) -> Figure:
+    """The genetic algorithm's diagnostics: when training fitness reaches 1.0, and how tournaments are decided.
+
+    ``table``: :func:`mtl.reference.analysis.ga_table` (one row per run).
+    Left: the first generation at training fitness 1.0 of each run, per
+    method, input and protocol (out of ``generations``). Right: the fraction of
+    tournaments decided by a tie, before and after that generation, for the
+    runs that recorded it (NaN rows are left out).
+    """
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    keys = ["method", "input", "protocol"] if "input" in table else ["method", "protocol"]
+    groups = list(table.groupby(keys, sort=True)) if len(table) else []
+    for i, (key, group) in enumerate(groups):
+        method = key[0]
+        values = group["first_perfect_generation"].dropna()
+        left.scatter(np.full(len(values), i) + np.linspace(-0.15, 0.15, max(len(values), 1))[:len(values)], values,
+                     color=METHOD_COLOURS.get(method, "tab:gray"), zorder=3)
+    left.set_xticks(range(len(groups)), ["\n".join(key) for key, _ in groups])
+    left.set_ylim(0, generations)
+    left.axhline(generations, color="0.5", linestyle=":", linewidth=1)
+    left.set_ylabel("first generation at training fitness 1.0")
+    left.set_title("When the tournament starts comparing ties")
+    diagnosed = table[table["diagnosed"].astype(bool)] if len(table) else table
+    labels, before, after = [], [], []
+    for key, group in diagnosed.groupby(keys, sort=True) if len(diagnosed) else ():
+        labels.append("\n".join(key))
+        before.append(group["tie_fraction"].mean())
+        after.append(group["tie_fraction_after_perfect"].mean())
+    x = np.arange(len(labels))
+    right.bar(x - 0.2, before, 0.4, label="all tournaments", color="tab:gray")
+    right.bar(x + 0.2, after, 0.4, label="after fitness 1.0", color="tab:red")
+    right.set_xticks(x, labels)
+    right.set_ylim(0, 1)
+    right.set_ylabel("tournaments decided by a tie")
+    right.set_title("Ties (runs with GA diagnostics)")
+    if labels:
+        right.legend(loc="upper left", frameon=False)
+    else:
+        right.text(0.5, 0.5, "no run recorded its diagnostics", ha="center", va="center", transform=right.transAxes)
     return fig

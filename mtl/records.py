@@ -113,6 +113,10 @@ class RunResult:
     notes: Sequence[str] = ()
     device: str = "cpu"
     """Where the target was trained (:func:`mtl.pathnet.checks.describe_device`)."""
+    ga: dict[str, Any] | None = None
+    """:func:`mtl.pathnet.ga_diagnostics` of the target's evolution (None without one). :func:`build_record`
+    leaves it out, so that a record computed again is the record committed; a kind that records it
+    (:mod:`mtl.reference.diagnosed`) passes it as an extra field."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -185,7 +189,7 @@ def build_record(cell: Any, result: RunResult, *, key: str | None = None, experi
         "fold": cell.fold,
         "n_folds": result.n_folds,
         "n_folds_requested": cell.config.folds,
-        "config": {k: v for k, v in cell.config.to_dict().items() if k != "device"},
+        "config": {k: v for k, v in cell.config.recorded_dict().items() if k != "device"},
         "config_differences": {k: list(v) for k, v in cell.config.differences_from_paper().items()},
         "data": {"kinds": dict(cell.data), "provenance": portable_provenance(provenance)},
         "code": code_version(),
@@ -351,8 +355,10 @@ def reuse_stored(cell: Any) -> dict[str, Any] | None:
 def record_cell(record: Mapping[str, Any]) -> Cell:
     """The :class:`~mtl.cells.Cell` a record describes: its key is the record's ``cell_key``.
 
-    For a record of a kind that wraps a cell (an inner-fold run) this is the
-    wrapped cell, whose key is the record's ``outer_cell_key``. A source model
+    For a record of a kind that wraps a cell (an inner-fold run, a reference
+    method, a run with its GA diagnostics) this is the wrapped cell, whose
+    key is the record's ``outer_cell_key``; a reference method's record
+    names the method (``svm``), its wrapped cell is PathNet's scratch cell. A source model
     trained with settings of its own (``Cell.source_config``) is recognised by
     the source settings the record keeps (``source.config_differences``).
     """
@@ -362,7 +368,8 @@ def record_cell(record: Mapping[str, Any]) -> Cell:
     source_config = None
     if record["sources"] and trained is not None and trained != config_key(config, SOURCE_NEUTRAL_FIELDS):
         source_config = Config.from_dict(trained)
-    return Cell(experiment=record["experiment"], method=record["method"], target=record["target"],
+    method = "scratch" if record.get("stage") == "reference" else record["method"]
+    return Cell(experiment=record["experiment"], method=method, target=record["target"],
                 sources=tuple(record["sources"]), modality=record["modality"], classes=tuple(record["classes"]),
                 source_classes=tuple(record["source_classes"]), protocol=record["protocol"], seed=record["seed"],
                 fold=record["fold"], config=config, data=tuple(sorted(record["data"]["kinds"].items())),

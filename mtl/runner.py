@@ -48,8 +48,10 @@ from mtl.corpora import corpus_card
 from mtl.errors import ConfigError
 from mtl.evaluation import Standardizer, evaluate, make_folds, recording_keys
 from mtl.datasets import class_indices, load_dataset
+from mtl.features.functionals import functional_features
 from mtl.io import file_lock, read_json, write_json
-from mtl.pathnet import PathNetClassifier, SourceModel, StateFileError, mutate, random_genotype, train_source
+from mtl.pathnet import (PathNetClassifier, SourceModel, StateFileError, ga_diagnostics, mutate, random_genotype,
+                         train_source)
 from mtl.pathnet.checks import describe_device, numpy_generator, torch_device
 from mtl.paths import cache_dir
 from mtl.records import RunResult, build_record, now, reuse_stored, write_record
@@ -189,6 +191,12 @@ def _target_pathways(classifier: Any, config: Config, task: str) -> dict[str, An
 # ---------------------------------------------------------------------------
 # source models
 # ---------------------------------------------------------------------------
+def _as_input(features: Any, config: Config) -> Any:
+    """The segment features of a corpus as PathNet reads them: as they are, or (beyond the paper,
+    ``config.input_kind="functionals"``) one sample of utterance functionals per recording."""
+    return functional_features(features, config) if config.input_kind == "functionals" else features
+
+
 class _Stacked:
     """Read-only row view over several arrays, as if concatenated (no copy)."""
 
@@ -257,6 +265,7 @@ def source_model(cell: Any, progress: bool = False) -> tuple[Any, dict[str, Any]
         for corpus in cell.sources:
             classes = [c for c in cell.source_classes if c in corpus_card(corpus).classes]
             features, prov = load_dataset(corpus, cell.modality, config, classes, data=kinds[corpus])
+            features = _as_input(features, config)
             parts.append(features.X)
             labels.append(class_indices(features.samples, cell.source_classes))
             provenance[corpus] = prov
@@ -314,9 +323,14 @@ class Split:
 
 
 def outer_split(cell: Cell) -> Split:
-    """Fold ``cell.fold`` of the cell's protocol on its target (folds deterministic from the seed)."""
+    """Fold ``cell.fold`` of the cell's protocol on its target (folds deterministic from the seed).
+
+    The samples are the target's segments, or with ``config.input_kind="functionals"`` its utterances'
+    functionals (:func:`mtl.features.functionals.functional_features`).
+    """
     features, provenance = load_dataset(cell.target, cell.modality, cell.config, cell.classes,
                                         data=dict(cell.data)[cell.target])
+    features = _as_input(features, cell.config)
     samples = features.samples.reset_index(drop=True)
     y = class_indices(samples, cell.classes)
     folds = make_folds(samples, y, cell.protocol, cell.config.folds, cell.seed)
@@ -368,7 +382,8 @@ def fit_split(cell: Cell, split: Split, key: str, progress: bool = False) -> Run
         test_speakers=sorted(map(str, held_out["speaker"].unique())) if "speaker" in held_out else None,
         learning_curve=learning_curve(getattr(classifier, "history_", None)),
         target_pathways=_target_pathways(classifier, cell.config, cell.target),
-        source=source_info, notes=split.notes, device=describe_device(torch_device(cell.config)))
+        source=source_info, notes=split.notes, device=describe_device(torch_device(cell.config)),
+        ga=ga_diagnostics(getattr(classifier, "history_", None) or []))
 
 
 # ---------------------------------------------------------------------------

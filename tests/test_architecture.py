@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("mtl.datasets", "mtl.multitask.data", "mtl.cells", "mtl.records", "mtl.results", "mtl.corpus_plots", "mtl.plots", "mtl.comparison"),
     ("mtl.runner", "mtl.schedulers", "mtl.sweep"),
     ("mtl.experiments",),
-    ("mtl.ablation", "mtl.multitask.experiment", "mtl.multitask.chapter"),
+    ("mtl.ablation", "mtl.multitask.experiment", "mtl.multitask.chapter", "mtl.reference"),
     ("mtl.chapters", "mtl.own_corpus", "mtl.notebooks", "mtl.book", "mtl.cli"),
 )
 

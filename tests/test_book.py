@@ -33,6 +33,8 @@ EXPECTED = {
     # results, paired tests, F1 per AU, the compound signatures
     "related_method": dict(img=0, table=4),
     "real_recordings": dict(img=0, table=0),
+    # the GA diagnostics figure; reference methods beside PathNet (utterance, segment), leakage, GA, pairs, best
+    "where_089": dict(img=1, table=3),
     # settings, corpora, the methods and what they ran on; per-class bars, confusion matrices and pathways of two runs
     "own_corpus": dict(img=6, table=4),
 }

@@ -27,7 +27,8 @@ from test_book import smoke_book
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT_CHAPTERS = ("table1_visual_transfer", "table2_visual_baselines", "table3_speech_transfer",
                        "table4_speech_baselines", "fig9_10_pathways", "convergence")
-CHAPTERS_WITH_EXERCISES = ("pathnet_evolution", "data", *EXPERIMENT_CHAPTERS, "own_corpus", "related_method")
+CHAPTERS_WITH_EXERCISES = ("pathnet_evolution", "data", *EXPERIMENT_CHAPTERS, "own_corpus", "related_method",
+                           "where_089")
 
 _EXERCISE = re.compile(r"^`{3,}\{exercise\}\s*\n:label: (\S+)", re.M)
 _SOLUTION = re.compile(r"^`{3,}\{solution(?:-start)?\} (\S+)\s*\n((?::\w+: .*\n)*)", re.M)

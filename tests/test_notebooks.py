@@ -16,7 +16,7 @@ from test_book import smoke_book
 
 ROOT = Path(__file__).resolve().parents[1]
 # Chapters that read committed real-data records: their grid is not the book's profile, so none is injected.
-RECORD_READERS = {"real_recordings", "ablation"}
+RECORD_READERS = {"real_recordings", "ablation", "where_089"}
 EXPERIMENT_PARAMETERS = {"data_root", "corpora", "modality", "classes", "data", "profile", "seeds", "folds",
                          "protocol", "population", "generations", "steps_per_pathway", "lr", "batch_size"}
 # A notebook's own parameters besides the Config fields it declares.

@@ -20,7 +20,7 @@ from mtl.results import load_records
 
 SMOKE = get_profile("smoke")
 COMMITTED = project_root() / "results" / "real"
-COUNTS = {"ablation": 120, "ablation-nested": 120, "real_recordings": 30}
+COUNTS = {"ablation": 120, "ablation-nested": 120, "real_recordings": 30, "where089-reference": 150, "where089-pathnet": 49}
 """Committed records per experiment folder (the chapters read these)."""
 
 
@@ -89,10 +89,15 @@ def test_committed_records_keep_their_keys_counts_and_no_machine_paths():
         folders[path.parent.name] = folders.get(path.parent.name, 0) + 1
         assert validate_record(record)["schema"] == RECORD_SCHEMA and path.stem == record["cell_key"]
         cell = record_cell(record)
-        if "outer_cell_key" in record:  # an inner-fold run: keyed by its outer cell and its inner fold
+        if "inner_fold" in record:  # an inner-fold run: keyed by its outer cell and its inner fold
             assert cell.key == record["outer_cell_key"], path
             assert stable_hash({"stage": "inner", "outer": cell.key, "inner_fold": record["inner_fold"],
                                 "n_inner": record["n_inner_folds"]}) == record["cell_key"], path
+        elif "outer_cell_key" in record:  # a reference method on a cell's folds, or a cell with its GA diagnostics
+            from mtl.reference import DiagnosedCell, ReferenceCell
+
+            wrapper = ReferenceCell(cell, record["method"]) if record["stage"] == "reference" else DiagnosedCell(cell)
+            assert (cell.key, wrapper.key) == (record["outer_cell_key"], record["cell_key"]), path
         else:
             assert cell.key == record["cell_key"], path
         if (record.get("source") or {}).get("key"):

@@ -21,7 +21,8 @@ sessions), :func:`evolve` (the GA on one task), :func:`finetune`,
 """
 
 from mtl.pathnet.checks import BadArgumentError
-from mtl.pathnet.evolution import BatchStream, EvolutionResult, History, best_individual, evolve, finetune
+from mtl.pathnet.evolution import (BatchStream, EvolutionResult, History, best_individual, evolve, finetune,
+                                  ga_diagnostics)
 from mtl.pathnet.genotype import (Frozen, active_modules, check_frozen, check_genotype, frozen_modules, mutate,
                                   random_genotype)
 from mtl.pathnet.model import PathNet
@@ -32,7 +33,7 @@ from mtl.pathnet.transfer import PathNetClassifier, SourceModel, train_source, t
 __all__ = [
     "PathNet", "PathwaySession", "LinearSession", "ConvSession",
     "PathNetClassifier", "SourceModel", "train_source", "transfer_network",
-    "evolve", "finetune", "EvolutionResult", "History", "BatchStream", "best_individual",
+    "evolve", "finetune", "EvolutionResult", "History", "BatchStream", "best_individual", "ga_diagnostics",
     "random_genotype", "mutate", "active_modules", "frozen_modules", "check_genotype", "check_frozen", "Frozen",
     "BadArgumentError", "StateFileError",
 ]

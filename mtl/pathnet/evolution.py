@@ -6,7 +6,9 @@
 2. each generation picks K distinct individuals at random and trains their
    pathways one after the other (they share the network's weights) with SGD
    for T = ``config.steps_for(n_train)`` steps each; right after its training a
-   pathway's fitness is its accuracy on the whole training set (forward only);
+   pathway's fitness is its accuracy on the whole training set (forward only)
+   -- or, beyond the paper (``config.fitness_on="validation"``), on a part of
+   it held out of training (:func:`fitness_split`);
 3. the fittest pick (the first picked on a tie) is the winner; its genotype
    overwrites every other pick (the losers), each then mutated gene by gene
    (:func:`~mtl.pathnet.genotype.mutate`). A loser's fitness is unknown until
@@ -44,6 +46,7 @@ from tqdm import tqdm
 
 from mtl.config import RESULT_NEUTRAL_FIELDS, Config
 from mtl.errors import ConfigError
+from mtl.pathnet.augment import mask_batch, masking
 from mtl.pathnet.checks import BadArgumentError, as_features, as_labels, numpy_generator, torch_generator
 from mtl.pathnet.genotype import Frozen, check_frozen, check_genotype, mutate, random_genotype
 from mtl.pathnet.model import PathNet
@@ -105,6 +108,64 @@ class History:
     def to_list(self) -> list[dict[str, Any]]:
         """The records (JSON-serialisable)."""
         return [dict(record) for record in self.records]
+
+    def diagnostics(self) -> dict[str, Any]:
+        """:func:`ga_diagnostics` of this history."""
+        return ga_diagnostics(self)
+
+
+def _module_distance(a: Any, b: Any) -> float:
+    """Mean over layers of the Jaccard distance between two genotypes' sets of active modules (0 = same modules)."""
+    distances = [1.0 - len(set(x) & set(z)) / len(set(x) | set(z)) for x, z in zip(a, b)]
+    return float(np.mean(distances)) if distances else 0.0
+
+
+def ga_diagnostics(history: Any) -> dict[str, Any]:
+    """How the tournaments of an evolution were decided, from its history alone (no random stream is touched).
+
+    Returns a JSON-ready dict:
+
+    ``tournaments``
+        Generations with a winner (0 for fine-tuning, which has none).
+    ``tie_fraction``
+        Fraction of them whose highest fitness was shared by two or more
+        picks: the winner was then the first picked, i.e. chosen at random.
+    ``first_perfect_generation``
+        First generation at which the best pathway's training fitness is
+        1.0 (None when never).
+    ``tie_fraction_after_perfect``
+        The tie fraction from that generation on (None when never perfect).
+    ``best_changes_after_perfect``
+        Generations after it at which the best genotype changed.
+    ``best_drift_after_perfect``
+        Distance between the best pathway's modules at the first perfect
+        generation and at the end (mean over layers of the Jaccard distance
+        of the active-module sets: 0 the same modules, 1 none shared).
+    ``pick_distance_before_perfect``, ``pick_distance_after_perfect``
+        Mean distance (the same measure) between the two picks of a
+        tournament before and after it: how different the genotypes the
+        population still holds are.
+    """
+    records = [r for r in history if r.get("winner") is not None and len(r.get("fitness") or ()) >= 2]
+    ties = [sum(f == max(r["fitness"]) for f in r["fitness"]) > 1 for r in records]
+    perfect = next((r["generation"] for r in history if r.get("best_fitness") is not None
+                    and r["best_fitness"] >= 1.0), None)
+    out: dict[str, Any] = {"tournaments": len(records), "tie_fraction": float(np.mean(ties)) if ties else None,
+                           "first_perfect_generation": perfect, "tie_fraction_after_perfect": None,
+                           "best_changes_after_perfect": None, "best_drift_after_perfect": None,
+                           "pick_distance_before_perfect": None, "pick_distance_after_perfect": None}
+    distances = [_module_distance(*r["genotypes"][:2]) for r in records]
+    before = [d for r, d in zip(records, distances) if perfect is None or r["generation"] < perfect]
+    out["pick_distance_before_perfect"] = float(np.mean(before)) if before else None
+    if perfect is None:
+        return out
+    after = [i for i, r in enumerate(records) if r["generation"] >= perfect]
+    best = [r["best_genotype"] for r in history if r["generation"] >= perfect and r.get("best_genotype") is not None]
+    out.update(tie_fraction_after_perfect=float(np.mean([ties[i] for i in after])) if after else None,
+               best_changes_after_perfect=int(sum(a != b for a, b in zip(best, best[1:]))) if best else None,
+               best_drift_after_perfect=_module_distance(best[0], best[-1]) if best else None,
+               pick_distance_after_perfect=float(np.mean([distances[i] for i in after])) if after else None)
+    return out
 
 
 @dataclass
@@ -200,12 +261,14 @@ def check_architecture(config: Config, net: PathNet) -> None:
 
 
 def train_steps(net: PathNet, genotype: np.ndarray, task: str, frozen: Frozen | None, stream: BatchStream,
-                steps: int, config: Config) -> None:
-    """Train one pathway for ``steps`` SGD steps on batches from ``stream`` (one session)."""
+                steps: int, config: Config, masks: torch.Generator | None = None) -> None:
+    """Train one pathway for ``steps`` SGD steps on batches from ``stream`` (one session); with ``masks``, each
+    batch first gets the SpecAugment-style masks of ``config`` drawn from it (:mod:`mtl.pathnet.augment`)."""
     with net.session(genotype, task, frozen, lr=config.lr, momentum=config.momentum,
                      weight_decay=config.weight_decay) as session:
         for _ in range(steps):
-            session.step(*stream.next())
+            x, y = stream.next()
+            session.step(mask_batch(x, config, masks) if masks is not None else x, y)
 
 
 def best_individual(fitness: np.ndarray) -> int:
@@ -214,6 +277,37 @@ def best_individual(fitness: np.ndarray) -> int:
     if not len(known):
         return 0
     return int(known[np.argmax(fitness[known])])
+
+
+def fitness_split(X: torch.Tensor, y: torch.Tensor, config: Config, task: str
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(X_train, y_train, X_fitness, y_fitness)``: what pathways train on, and what their fitness is measured on.
+
+    ``config.fitness_on="train"`` (the paper): both are all of ``X, y``.
+    ``"validation"``: a stratified random ``config.fitness_fraction`` of
+    every class with two or more samples (at least one sample each) is
+    held out for the fitness and never trained on; the split comes from a
+    stream of its own (seed, ``"fitness-split"``, ``task``), so the GA's
+    and the batches' streams are the paper's. The split is over samples: on
+    segments of one utterance it holds out near-copies of trained ones
+    unless the caller's training part is grouped.
+    """
+    if config.fitness_on == "train":
+        return X, y, X, y
+    rng = numpy_generator(config.seed, "fitness-split", task)
+    labels = y.cpu().numpy()
+    held = []
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        if len(members) >= 2:
+            held.extend(members[:max(1, int(round(config.fitness_fraction * len(members))))].tolist())
+    mask = np.zeros(len(labels), dtype=bool)
+    mask[held] = True
+    if mask.all() or not mask.any():
+        raise BadArgumentError(f"fitness_on='validation': {len(labels)} training samples leave nothing to "
+                               f"{'train on' if mask.all() else 'measure the fitness on'}")
+    keep, out = (torch.from_numpy(np.flatnonzero(m)).to(X.device) for m in (~mask, mask))
+    return X[keep], y[keep], X[out], y[out]
 
 
 def _prepare(net: PathNet, X: Any, y: Any, config: Config, task: str, X_val: Any, y_val: Any
@@ -232,7 +326,7 @@ def _prepare(net: PathNet, X: Any, y: Any, config: Config, task: str, X_val: Any
 
 def _signature(kind: str, config: Config, task: str, X: torch.Tensor, y: torch.Tensor, X_val: Any, y_val: Any,
                **extra: Any) -> dict[str, Any]:
-    settings = {k: v for k, v in config.to_dict().items() if k not in RESULT_NEUTRAL_FIELDS}
+    settings = {k: v for k, v in config.recorded_dict().items() if k not in RESULT_NEUTRAL_FIELDS}
     validation = None if X_val is None else data_fingerprint(X_val, y_val)
     return {"kind": kind, "config": settings, "task": task, "data": data_fingerprint(X, y),
             "validation": validation, **extra}
@@ -314,10 +408,11 @@ def evolve(net: PathNet, X: Any, y: Any, config: Config, *, task: str = "task", 
     """
     X, y, X_val, y_val = _prepare(net, X, y, config, task, X_val, y_val)
     frozen = check_frozen(frozen, config)
-    steps = config.steps_for(X.shape[0])
     frozen_lists = None if frozen is None else [layer.tolist() for layer in frozen]
     signature = _signature("evolve", config, task, X, y, X_val, y_val, frozen=frozen_lists,
                            classes=net.head(task).out_features)
+    X, y, X_fitness, y_fitness = fitness_split(X, y, config, task)
+    steps = config.steps_for(X.shape[0])
 
     rng = numpy_generator(config.seed, "evolve", task)
     stream = BatchStream(X, y, config.batch_size, torch_generator(config.seed, "batches", task))
@@ -349,8 +444,10 @@ def evolve(net: PathNet, X: Any, y: Any, config: Config, *, task: str = "task", 
             picked = rng.choice(config.population, size=config.tournament, replace=False)
             trained = population[picked].copy()
             for index in picked:
-                train_steps(net, population[index], task, frozen, stream, steps, config)
-                fitness[index] = net.accuracy(X, y, population[index], task, frozen)
+                masks = (torch_generator(config.seed, "spec-masks", task, str(generation), str(index))
+                         if masking(config) else None)
+                train_steps(net, population[index], task, frozen, stream, steps, config, masks)
+                fitness[index] = net.accuracy(X_fitness, y_fitness, population[index], task, frozen)
             scores = fitness[picked]
             winner = int(picked[int(np.argmax(scores))])
             for loser in picked:
