@@ -39,9 +39,8 @@ import os
 import platform
 import resource
 import subprocess
-import time
+import sys
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +49,9 @@ from torch import nn
 from mtl.config import Config
 from mtl.multitask import ResidualNet, multitask_loss
 from mtl.pathnet.checks import describe_device, torch_device
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks share one timing helper
+from bench_pathnet import best_seconds  # noqa: E402
 
 BATCH, CLASSES, AUS, STEPS = 64, 6, 13, 20
 
@@ -73,24 +75,6 @@ def conv_flops(shapes: list[tuple[nn.Conv2d, tuple[int, ...], tuple[int, ...]]])
         macs = out[0] * out[1] * out[2] * out[3] * conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
         total += 2 * macs * (2 if position == 0 else 3)
     return total
-
-
-def best_seconds(runs: list[Callable[[], None]], repeats: int, device: torch.device) -> list[float]:
-    """Best wall time of each run over interleaved rounds (a warm-up first); GPU timings end synchronised."""
-    def timed(run: Callable[[], None]) -> float:
-        started = time.perf_counter()
-        run()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - started
-
-    for run in runs:
-        timed(run)
-    best = [float("inf")] * len(runs)
-    for _ in range(repeats):
-        for position, run in enumerate(runs):
-            best[position] = min(best[position], timed(run))
-    return best
 
 
 def measure(threads: int, width: int, repeats: int, device_name: str, steps: int) -> list[dict[str, object]]:
