@@ -161,7 +161,8 @@ def test_chapter_citations_link_to_the_bibliography(book, name):
     assert "nguyen2023meta" in cited, f"{name}: the paper is not cited"  # every chapter opens with it
     assert cited <= set(_bib_keys())
     assert "Nguyen <em>et al.</em>, 2023" in html
-    assert "[]</span>" not in html, f"{name}: a citation rendered empty"
+    # An unresolved citation renders as "[]"; a "[]" in highlighted code (Pygments' punctuation) is not one.
+    assert not re.search(r'(?<!<span class="p">)\[\]</span>', html), f"{name}: a citation rendered empty"
 
 
 def test_prose_chapters_cite_the_methods_they_name(book):
