@@ -55,6 +55,7 @@ __all__ = [
     "Standardizer",
     "confusion",
     "segment_scores",
+    "uar",
     "pool_utterances",
     "utterance_scores",
     "evaluate",
@@ -267,7 +268,8 @@ def confusion(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int,
         return np.where(totals > 0, counts / np.where(totals > 0, totals, 1.0), np.nan)
 
 
-def _uar(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+def uar(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Unweighted average recall (balanced accuracy) of one set of predictions."""
     with warnings.catch_warnings():
         # A predicted class absent from this fold's truth is not a problem here.
         warnings.filterwarnings("ignore", message=".*y_pred contains classes not in y_true.*")
@@ -293,7 +295,7 @@ def segment_scores(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequen
     recall = np.diag(confusion(y_true, y_pred, len(classes), normalise=True))
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "uar": _uar(y_true, y_pred),
+        "uar": uar(y_true, y_pred),
         "per_class": {c: float(r) for c, r in zip(classes, recall)},
         "confusion": counts.tolist(),
         "classes": classes,

@@ -11,18 +11,16 @@ speaker-independently too.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import balanced_accuracy_score
 
 from mtl.errors import ConfigError
 from mtl.evaluation import make_folds
 
-__all__ = ["ReferenceFit", "N_INNER", "inner_folds", "uar"]
+__all__ = ["ReferenceFit", "N_INNER", "inner_folds"]
 
 N_INNER = 4
 """Inner folds of the training part on which a reference method chooses its settings."""
@@ -69,8 +67,3 @@ def inner_folds(samples: pd.DataFrame, y: np.ndarray, protocol: str, seed: int,
                           f"{len(samples)} rows: {error}") from error
 
 
-def uar(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Unweighted average recall of a validation fold (a predicted class absent from its truth is no error)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*y_pred contains classes not in y_true.*")
-        return float(balanced_accuracy_score(y_true, y_pred))

@@ -29,9 +29,9 @@ import torch
 from torch import nn
 
 from mtl.config import Config
-from mtl.evaluation import Standardizer
+from mtl.evaluation import Standardizer, uar
 from mtl.pathnet.checks import derived_seed, torch_device, torch_generator
-from mtl.reference.base import ReferenceFit, inner_folds, uar
+from mtl.reference.base import ReferenceFit, inner_folds
 
 __all__ = ["MAX_EPOCHS", "PATIENCE", "BATCH_SIZE", "CompactCNN", "fit_cnn"]
 

@@ -34,8 +34,8 @@ from sklearn.svm import LinearSVC
 
 from mtl.config import Config
 from mtl.errors import ConfigError
-from mtl.evaluation import make_folds, recording_keys
-from mtl.reference.base import ReferenceFit, inner_folds, uar
+from mtl.evaluation import make_folds, recording_keys, uar
+from mtl.reference.base import ReferenceFit, inner_folds
 from mtl.features.functionals import functionals_for
 
 __all__ = ["C_GRID", "LINEAR_MODELS", "utterance_split", "fit_linear"]
