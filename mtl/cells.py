@@ -50,6 +50,19 @@ SOURCE_NEUTRAL_FIELDS: frozenset[str] = RESULT_NEUTRAL_FIELDS | {"protocol", "fo
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+def delegate_attributes(kind: type, inner: str, names: Iterable[str]) -> None:
+    """Give the cell kind ``kind`` read-only properties ``names`` that read the cell it wraps.
+
+    A kind that runs on another cell's split (an inner-fold run, a reference
+    method, a multi-task run) is a wrapper: ``kind(...).fold`` is
+    ``kind(...).<inner>.fold``, so the runner and the sweep read it as they
+    read the wrapped cell.
+    """
+    for name in names:
+        setattr(kind, name, property(lambda self, name=name: getattr(getattr(self, inner), name),
+                                     doc=f"The wrapped cell's ``{name}`` (``{inner}.{name}``)."))
+
+
 @runtime_checkable
 class CellKind(Protocol):
     """What the runner and the sweep need from a unit of work of any kind.

@@ -21,7 +21,7 @@ from typing import Any
 
 from mtl.ablation.grid import NESTED
 from mtl.ablation.sizes import feature_key_config, where
-from mtl.cells import Cell
+from mtl.cells import Cell, delegate_attributes
 from mtl.errors import ConfigError
 from mtl.evaluation import make_folds
 from mtl.io import stable_hash
@@ -87,13 +87,9 @@ class InnerCell:
         return _inner_split(data_cell, self.n_inner, self.inner_fold, where())
 
 
-def _delegate(name: str) -> property:
-    return property(lambda self: getattr(self.outer, name), doc=f"The outer cell's ``{name}``.")
-
-
-for _name in ("method", "target", "sources", "modality", "classes", "source_classes", "protocol", "seed", "fold",
-              "config", "data", "datasets", "source_key", "source_training_config"):
-    setattr(InnerCell, _name, _delegate(_name))
+delegate_attributes(InnerCell, "outer", ("method", "target", "sources", "modality", "classes", "source_classes",
+                                         "protocol", "seed", "fold", "config", "data", "datasets", "source_key",
+                                         "source_training_config"))
 
 
 @functools.lru_cache(maxsize=16)

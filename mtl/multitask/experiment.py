@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from mtl.cells import Cell, make_cell
+from mtl.cells import Cell, delegate_attributes, make_cell
 from mtl.config import Config
 from mtl.errors import ConfigError
 from mtl.evaluation import Standardizer, au_scores, evaluate, recording_keys
@@ -129,12 +129,8 @@ class MultiTaskCell:
                 f"{self.protocol}, seed {self.seed}, fold {self.fold})")
 
 
-def _delegate(name: str) -> property:
-    return property(lambda self: getattr(self.pathnet, name), doc=f"The PathNet cell's ``{name}``.")
-
-
-for _name in ("target", "modality", "classes", "source_classes", "protocol", "seed", "fold", "config", "data"):
-    setattr(MultiTaskCell, _name, _delegate(_name))
+delegate_attributes(MultiTaskCell, "pathnet", ("target", "modality", "classes", "source_classes", "protocol", "seed",
+                                              "fold", "config", "data"))
 
 
 def make_multitask_cell(method: str, target: str, auxiliary: str, config: Config, protocol: str | None = None,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mtl.cells import Cell
+from mtl.cells import Cell, delegate_attributes
 from mtl.errors import ConfigError
 from mtl.evaluation import evaluate, recording_keys
 from mtl.io import stable_hash
@@ -109,13 +109,8 @@ class ReferenceCell:
         return f"{self.experiment}: reference {self.reference} on {self.outer.describe().split(': ', 1)[-1]}"
 
 
-def _delegate(name: str) -> property:
-    return property(lambda self: getattr(self.outer, name), doc=f"The outer cell's ``{name}``.")
-
-
-for _name in ("target", "sources", "modality", "classes", "source_classes", "protocol", "seed", "fold", "config",
-              "data", "datasets"):
-    setattr(ReferenceCell, _name, _delegate(_name))
+delegate_attributes(ReferenceCell, "outer", ("target", "sources", "modality", "classes", "source_classes",
+                                            "protocol", "seed", "fold", "config", "data", "datasets"))
 
 
 def reference_cells(cells: Any, references: Any) -> list[ReferenceCell]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mtl.cells import Cell
+from mtl.cells import Cell, delegate_attributes
 from mtl.io import stable_hash
 from mtl.paths import results_dir
 from mtl.records import build_record, usable_record
@@ -51,13 +51,9 @@ class DiagnosedCell:
         return f"{self.outer.describe()} [GA diagnostics]"
 
 
-def _delegate(name: str) -> property:
-    return property(lambda self: getattr(self.outer, name), doc=f"The outer cell's ``{name}``.")
-
-
-for _name in ("experiment", "method", "target", "sources", "modality", "classes", "source_classes", "protocol",
-              "seed", "fold", "config", "data", "datasets", "source_key", "source_training_config"):
-    setattr(DiagnosedCell, _name, _delegate(_name))
+delegate_attributes(DiagnosedCell, "outer", ("experiment", "method", "target", "sources", "modality", "classes",
+                                            "source_classes", "protocol", "seed", "fold", "config", "data",
+                                            "datasets", "source_key", "source_training_config"))
 
 
 def run_diagnosed_cell(cell: DiagnosedCell, progress: bool = False) -> dict[str, Any]:
