@@ -148,6 +148,10 @@ class Config:
     """SGD momentum (the paper: plain SGD)."""
     weight_decay: float = 0.0
     """SGD weight decay (the paper: none)."""
+    dropout: float = 0.0
+    """Beyond the paper: probability that a module's output unit (a conv module's output value) is set to 0
+    in each training step of a pathway, the kept ones scaled by 1/(1 - dropout) (inverted dropout; every
+    active module, frozen ones too; evaluation sees no dropout). 0 = none, the paper."""
     mutation_range: int = 2
     """Mutation adds a uniform integer in [-mutation_range, mutation_range]."""
     mutation_rate: float | None = None
@@ -235,6 +239,7 @@ class Config:
         need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         need(self.momentum >= 0, f"momentum must be >= 0, got {self.momentum}")
         need(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        need(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
         need(self.mutation_range >= 1, f"mutation_range must be >= 1, got {self.mutation_range}")
         need(self.mutation_rate is None or 0 <= self.mutation_rate <= 1,
              f"mutation_rate must be None or in [0, 1], got {self.mutation_rate}")
@@ -446,7 +451,7 @@ leave exactly these out."""
 
 
 LATER_FIELDS: frozenset[str] = frozenset({"workers", "input_kind", "fitness_on", "fitness_fraction", "time_masks",
-                                          "freq_masks", "mask_width"})
+                                          "freq_masks", "mask_width", "dropout"})
 """Fields added after records were committed (``workers``, and the options beyond the paper). A record's
 ``config`` holds one only when it is not at its default (:meth:`Config.recorded_dict`), so that a
 committed cell computed again gives back its committed record field for field."""

@@ -95,8 +95,9 @@ class Interrupt(Exception):
     pass
 
 
-def test_resume_ends_exactly_where_an_uninterrupted_run_ends(tmp_path):
-    config = small_config(generations=7, checkpoint_every=2)
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_resume_ends_exactly_where_an_uninterrupted_run_ends(tmp_path, dropout):
+    config = small_config(generations=7, checkpoint_every=2, dropout=dropout)
     X, y = toy_task(130, 4)
     X_val, y_val = toy_task(40, 5)
     straight_net = new_net(config)

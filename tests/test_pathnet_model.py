@@ -47,8 +47,11 @@ def test_batched_forward_equals_per_module_reference(module_type, combine, froze
                                rtol=1e-5, atol=1e-6)
 
 
-def reference_training(net: PathNet, genotype, task, frozen, x, y, steps, **sgd) -> dict[str, torch.Tensor]:
-    """Autograd + torch.optim.SGD over a per-module network holding only the trainable modules."""
+def reference_training(net: PathNet, genotype, task, frozen, x, y, steps, dropped=None,
+                       **sgd) -> dict[str, torch.Tensor]:
+    """Autograd + torch.optim.SGD over a per-module network holding only the trainable modules.
+
+    ``dropped(step, layer, module, output)``, if given, returns a module's output after dropout."""
     layers = active_modules(genotype, net.config, frozen)
     trained = {}
     for layer, (evolving, _) in enumerate(layers):
@@ -60,14 +63,15 @@ def reference_training(net: PathNet, genotype, task, frozen, x, y, steps, **sgd)
     params = [p for pair in trained.values() for p in pair] + list(head.parameters())
     optimizer = torch.optim.SGD(params, **sgd)
     conv = net.module_type == "conv"
-    for _ in range(steps):
+    for step in range(steps):
         hidden = x.reshape(len(x), *net.config.input_shape).permute(0, 3, 1, 2) if conv else x
         for layer, (evolving, fixed) in enumerate(layers):
             outputs = []
             for module in sorted(evolving.tolist() + fixed.tolist()):
                 weight, bias = trained.get((layer, module), (net.weight(layer)[module], net.bias(layer)[module]))
-                outputs.append(torch.relu(F.conv2d(hidden, weight, bias, stride=2, padding=1) if conv
-                                          else hidden @ weight + bias))
+                output = torch.relu(F.conv2d(hidden, weight, bias, stride=2, padding=1) if conv
+                                    else hidden @ weight + bias)
+                outputs.append(output if dropped is None else dropped(step, layer, module, output))
             hidden = torch.stack(outputs).mean(0)
         loss = F.cross_entropy(head(hidden.flatten(1)), y)
         optimizer.zero_grad()
@@ -104,6 +108,67 @@ def test_session_step_equals_autograd_sgd(module_type, momentum, weight_decay, f
         for _ in range(3):
             session.step(x, y)
     assert_trained_as(net, expected)
+
+
+def session_dropout_masks(net: PathNet, genotype, frozen, batch: int, steps: int, p: float, seed: int):
+    """``dropped(step, layer, module, output)`` for :func:`reference_training`: the masks a session with
+    dropout ``p`` draws from ``torch.Generator().manual_seed(seed)``, mapped from its layout to modules.
+
+    A session draws one ``torch.rand`` per layer and step, over its activations: linear ``(B, a*units)``;
+    conv layer 0 ``(B*H*W, a*c)`` (pixels by channels), later layers ``(a*c, B*H*W)``; the ``a`` modules
+    in the session's order, trainable then frozen."""
+    generator, conv = torch.Generator().manual_seed(seed), net.module_type == "conv"
+    layers = active_modules(genotype, net.config, frozen)
+    height, width, _ = net.config.input_shape
+    sizes = []
+    for _ in layers:
+        height, width = (height + 1) // 2, (width + 1) // 2
+        sizes.append((height, width))
+    keep = {}
+    for step in range(steps):
+        for layer, (evolving, fixed) in enumerate(layers):
+            order, units = evolving.tolist() + fixed.tolist(), net.units
+            (height, width), a = sizes[layer], len(order)
+            if not conv:
+                shape = (batch, a * units)
+            else:
+                shape = (batch * height * width, a * units) if layer == 0 else (a * units, batch * height * width)
+            kept = (torch.rand(shape, generator=generator) >= p).float() / (1 - p)
+            for position, module in enumerate(order):
+                block = slice(position * units, (position + 1) * units)
+                if not conv:
+                    mask = kept[:, block]
+                elif layer == 0:
+                    mask = kept[:, block].reshape(batch, height, width, units).permute(0, 3, 1, 2)
+                else:
+                    mask = kept[block].reshape(units, batch, height, width).permute(1, 0, 2, 3)
+                keep[step, layer, module] = mask
+    return lambda step, layer, module, output: output * keep[step, layer, module]
+
+
+@pytest.mark.parametrize("module_type", ["linear", "conv"])
+@pytest.mark.parametrize("frozen", [None, FROZEN])
+def test_session_with_dropout_equals_autograd_on_the_same_masks(module_type, frozen):
+    net = PathNet(Config(**SMALL, module_type=module_type, seed=4))
+    net.add_head("t", 4)
+    generator = torch.Generator().manual_seed(5)
+    x, y = torch.randn(16, 192, generator=generator), torch.randint(0, 4, (16,), generator=generator)
+    sgd = dict(lr=0.1, momentum=0.9, weight_decay=1e-2)
+    dropped = session_dropout_masks(net, GENOTYPE, frozen, batch=16, steps=3, p=0.3, seed=7)
+    expected = reference_training(net, GENOTYPE, "t", frozen, x, y, steps=3, dropped=dropped, **sgd)
+    with net.session(GENOTYPE, "t", frozen, dropout=0.3, **sgd) as session:
+        session.dropout_generator = torch.Generator().manual_seed(7)
+        for _ in range(3):
+            session.step(x, y)
+    assert_trained_as(net, expected)
+
+
+def test_dropout_without_a_generator_is_an_error():
+    net = PathNet(Config(**SMALL, seed=4))
+    net.add_head("t", 4)
+    with pytest.raises(ValueError, match="dropout_generator"):
+        with net.session(GENOTYPE, "t", dropout=0.5) as session:
+            session.step(torch.zeros(2, 192), torch.zeros(2, dtype=torch.long))
 
 
 @pytest.mark.parametrize("shape, n_layers", [((7, 5, 3), 3), ((9, 4, 2), 3), ((6, 6, 3), 1)])

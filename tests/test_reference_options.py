@@ -1,4 +1,5 @@
-"""Options beyond the paper (Config fields off by default): the fitness on a held-out part of the training fold."""
+"""Options beyond the paper (Config fields off by default): a held-out fitness, functionals input, SpecAugment
+masks, dropout on module outputs."""
 
 from __future__ import annotations
 
@@ -110,3 +111,24 @@ def test_spec_masks_zero_bands_of_frames_and_mel_bands_and_leave_the_ga_stream_a
     masked, plain = run(config), run(_config())
     assert [r["picked"] for r in masked.history] == [r["picked"] for r in plain.history]
     assert [r["fitness"] for r in masked.history] != [r["fitness"] for r in plain.history]
+
+
+def test_dropout_on_module_outputs_changes_training_only_and_leaves_the_ga_stream_alone():
+    assert PAPER.dropout == 0.0 and "dropout" not in PAPER.recorded_dict()
+    assert PAPER.replace(dropout=0.2).recorded_dict()["dropout"] == 0.2
+    with pytest.raises(ConfigError, match="dropout must be in"):
+        PAPER.replace(dropout=1.0)
+    X, y = _task()
+
+    def run(config):
+        net = PathNet(config)
+        net.add_head("task", 3)
+        return evolve(net, X, y, config), net
+
+    (dropped, net), (again, _), (plain, _) = run(_config(dropout=0.3)), run(_config(dropout=0.3)), run(_config())
+    assert [r["fitness"] for r in dropped.history] == [r["fitness"] for r in again.history]  # seeded masks
+    assert [r["picked"] for r in dropped.history] == [r["picked"] for r in plain.history]
+    assert [r["fitness"] for r in dropped.history] != [r["fitness"] for r in plain.history]
+    best = dropped.population[int(np.nanargmax(dropped.fitness))]
+    scores = [net.accuracy(torch.as_tensor(X), torch.as_tensor(y), best, "task") for _ in range(2)]
+    assert scores[0] == scores[1]  # evaluation sees no dropout

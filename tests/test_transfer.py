@@ -116,9 +116,10 @@ class Interrupt(Exception):
     pass
 
 
-def test_finetune_resume_with_momentum_is_exact(data, source, tmp_path):
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_finetune_resume_with_momentum_is_exact(data, source, tmp_path, dropout):
     _, (X, y), _ = data
-    config = small_config(momentum=0.9, generations=5)
+    config = small_config(momentum=0.9, generations=5, dropout=dropout)
     straight = PathNetClassifier(config, method="finetune", source=source).fit(X, y)
 
     def stop(record):

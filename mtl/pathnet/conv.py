@@ -34,6 +34,7 @@ costs page faults comparable to the arithmetic).
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import torch
 from torch.nn import functional as F
@@ -95,14 +96,18 @@ def add_columns(grad_columns: torch.Tensor, grad_padded: torch.Tensor) -> torch.
 
 
 def layer_forward(cols: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, scale: float,
-                  n_active: int) -> tuple[torch.Tensor, torch.Tensor]:
+                  n_active: int, drop: Callable[[torch.Tensor], None] | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """One layer on its columns: ``Z = ReLU(scale * W @ cols + b)`` and the sum of its modules' outputs.
 
     ``weight`` is ``(a*c, C*9)``, ``bias`` ``(a*c,)``; ``scale`` multiplies the
     input (the previous layer's 1/a when modules are averaged, folded into the
-    product). Returns ``Z`` ``(a*c, N)`` and the module sum ``(c, N)``.
+    product); ``drop``, if given, changes ``Z`` in place before the sum (dropout).
+    Returns ``Z`` ``(a*c, N)`` and the module sum ``(c, N)``.
     """
     activations = torch.addmm(bias.unsqueeze(1), weight, cols, alpha=scale).clamp_min_(0)
+    if drop is not None:
+        drop(activations)
     return activations, activations.view(n_active, -1).sum(0).view(-1, cols.shape[1])
 
 
@@ -123,8 +128,8 @@ def _summing_matrix(n_active: int, channels: int, device: torch.device, dtype: t
     return torch.eye(channels, device=device, dtype=dtype).repeat(n_active, 1)
 
 
-def first_layer(images: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-                n_active: int) -> tuple[torch.Tensor, torch.Tensor]:
+def first_layer(images: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, n_active: int,
+                drop: Callable[[torch.Tensor], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The first layer on the input images: its activations and the channel-first sum of its modules.
 
     ``weight`` is ``(a*c, C, 3, 3)``. Returns the activations ``ReLU(conv(images))``
@@ -137,23 +142,28 @@ def first_layer(images: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
     outputs = F.conv2d(images, weight, bias, stride=2, padding=1).clamp_min_(0)
     batch, channels, height, width = outputs.shape
     activations = outputs.permute(0, 2, 3, 1).reshape(-1, channels)  # a view when the output is channels-last
+    if drop is not None:
+        drop(activations)
     summed = torch.mm(_module_sums(n_active, channels // n_active, activations).t(), activations.t())
     return activations, summed.view(-1, batch, height, width)
 
 
 def first_layer_backward(images: torch.Tensor, weight: torch.Tensor, activations: torch.Tensor,
-                         grad_maps: torch.Tensor, n_active: int) -> tuple[torch.Tensor, torch.Tensor]:
+                         grad_maps: torch.Tensor, n_active: int, keep_scale: float = 1.0
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
     """Weight and bias gradients of :func:`first_layer` from the gradient of its module sum.
 
     ``grad_maps`` is ``(c, B, H', W')``; ``activations`` (from :func:`first_layer`)
     are overwritten: they become the gradient of the layer's pre-activations,
     ``ReLU' * grad`` with the gradient spread over the modules by the transposed
-    summing product. Returns the ``(a*c, C, 3, 3)`` weight gradient and the
-    ``(a*c,)`` bias gradient.
+    summing product, times ``keep_scale`` (dropout's ``1/(1 - p)``; 1 without).
+    Returns the ``(a*c, C, 3, 3)`` weight gradient and the ``(a*c,)`` bias gradient.
     """
     channels, batch, height, width = grad_maps.shape
     spread = torch.mm(grad_maps.reshape(channels, -1).t(), _module_sums(n_active, channels, activations).t())
     grad_pre = activations.sign_().mul_(spread)  # (pixels, a*c)
+    if keep_scale != 1.0:  # dropout: the kept outputs were scaled by keep_scale
+        grad_pre.mul_(keep_scale)
     grad_weight = torch.ops.aten.convolution_backward(
         grad_pre.view(batch, height, width, -1).permute(0, 3, 1, 2), images, weight, None, [2, 2], [1, 1],
         [1, 1], False, [0, 0], 1, [False, True, False])[1]

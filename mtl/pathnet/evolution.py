@@ -261,11 +261,14 @@ def check_architecture(config: Config, net: PathNet) -> None:
 
 
 def train_steps(net: PathNet, genotype: np.ndarray, task: str, frozen: Frozen | None, stream: BatchStream,
-                steps: int, config: Config, masks: torch.Generator | None = None) -> None:
+                steps: int, config: Config, masks: torch.Generator | None = None,
+                dropout: torch.Generator | None = None) -> None:
     """Train one pathway for ``steps`` SGD steps on batches from ``stream`` (one session); with ``masks``, each
-    batch first gets the SpecAugment-style masks of ``config`` drawn from it (:mod:`mtl.pathnet.augment`)."""
+    batch first gets the SpecAugment-style masks of ``config`` drawn from it (:mod:`mtl.pathnet.augment`);
+    with ``config.dropout > 0``, the dropout masks are drawn from ``dropout``."""
     with net.session(genotype, task, frozen, lr=config.lr, momentum=config.momentum,
-                     weight_decay=config.weight_decay) as session:
+                     weight_decay=config.weight_decay, dropout=config.dropout) as session:
+        session.dropout_generator = dropout
         for _ in range(steps):
             x, y = stream.next()
             session.step(mask_batch(x, config, masks) if masks is not None else x, y)
@@ -385,7 +388,7 @@ def evolve(net: PathNet, X: Any, y: Any, config: Config, *, task: str = "task", 
     config : Config
         S (``population``), K (``tournament``), G (``generations``), T
         (``steps_for(n)``), SGD (``lr``, ``batch_size``, ``momentum``,
-        ``weight_decay``), mutation (``per_gene_mutation_rate``,
+        ``weight_decay``, ``dropout``), mutation (``per_gene_mutation_rate``,
         ``mutation_range``, ``boundary``), ``frozen_counts_toward_n``,
         ``eval_every``, ``checkpoint_every``, ``seed``. Its architecture fields
         must match ``net.config``.
@@ -446,7 +449,9 @@ def evolve(net: PathNet, X: Any, y: Any, config: Config, *, task: str = "task", 
             for index in picked:
                 masks = (torch_generator(config.seed, "spec-masks", task, str(generation), str(index))
                          if masking(config) else None)
-                train_steps(net, population[index], task, frozen, stream, steps, config, masks)
+                drops = (torch_generator(config.seed, "dropout", task, str(generation), str(index))
+                         if config.dropout else None)
+                train_steps(net, population[index], task, frozen, stream, steps, config, masks, drops)
                 fitness[index] = net.accuracy(X_fitness, y_fitness, population[index], task, frozen)
             scores = fitness[picked]
             winner = int(picked[int(np.argmax(scores))])
@@ -511,7 +516,8 @@ def finetune(net: PathNet, X: Any, y: Any, config: Config, *, genotype: Any, tas
         history, done, elapsed = History(meta["history"]), meta["generation"], meta["elapsed"]
         buffers = [tensors.get(f"momentum.{i}") for i in range(meta["n_momentum"])]
 
-    session = net.session(genotype, task, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    session = net.session(genotype, task, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+                          dropout=config.dropout)
     if buffers is not None:
         session.load_momentum_buffers(buffers)
 
@@ -528,6 +534,8 @@ def finetune(net: PathNet, X: Any, y: Any, config: Config, *, genotype: Any, tas
               leave=False) as bar:
         for generation in range(done + 1, config.generations + 1):
             started = time.perf_counter()
+            if config.dropout:  # a stream per generation: a resumed run draws the masks it would have
+                session.dropout_generator = torch_generator(config.seed, "dropout", task, str(generation))
             for _ in range(chunk):
                 session.step(*stream.next())
             session.write_back()

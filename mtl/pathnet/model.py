@@ -298,7 +298,7 @@ class PathNet(nn.Module):
 
     # ------------------------------------------------------------------ training
     def session(self, genotype: Any, task: str, frozen: Frozen | None = None, *, lr: float = 0.02,
-                momentum: float = 0.0, weight_decay: float = 0.0) -> "PathwaySession":
+                momentum: float = 0.0, weight_decay: float = 0.0, dropout: float = 0.0) -> "PathwaySession":
         """Open a training session for one pathway (use as a context manager).
 
         Parameters
@@ -312,9 +312,14 @@ class PathNet(nn.Module):
         lr, momentum, weight_decay : float, defaults 0.02, 0.0, 0.0
             ``torch.optim.SGD`` settings (the momentum buffers live as long as
             the session).
+        dropout : float, default 0.0
+            Probability that a module output is dropped in a training step
+            (inverted dropout); with ``dropout > 0`` set the session's
+            ``dropout_generator`` (a seeded ``torch.Generator``) before stepping.
 
         ``with net.session(g, "target") as s: s.step(xb, yb)`` trains and writes
         the weights back on exit.
         """
         session_type = ConvSession if self.module_type == "conv" else LinearSession
-        return session_type(self, genotype, task, frozen, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        return session_type(self, genotype, task, frozen, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                            dropout=dropout)

@@ -42,13 +42,16 @@ class PathwaySession(ABC):
     """
 
     def __init__(self, net: PathNet, genotype: Any, task: str, frozen: Frozen | None, *,
-                 lr: float, momentum: float, weight_decay: float):
+                 lr: float, momentum: float, weight_decay: float, dropout: float = 0.0):
         self.net = net
         self.head = net.head(task)
         self.layers = active_modules(genotype, net.config, frozen)
         self.trainable = [torch.as_tensor(evolving, dtype=torch.long, device=net.device) for evolving, _ in self.layers]
         self.n_active = [len(evolving) + len(fixed) for evolving, fixed in self.layers]
         self.lr, self.weight_decay = float(lr), float(weight_decay)
+        self.dropout = float(dropout)
+        self.dropout_generator: torch.Generator | None = None
+        """The seeded CPU generator the dropout masks are drawn from (needed when ``dropout > 0``)."""
         self.optimizer: torch.optim.SGD
         self.steps = 0
 
@@ -61,6 +64,25 @@ class PathwaySession(ABC):
     @abstractmethod
     def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """One SGD step (mean cross-entropy) on ``x`` ``(B, input_dim)`` float32 and ``y`` ``(B,)`` int64."""
+
+    def _drop(self, activations: torch.Tensor) -> None:
+        """Inverted dropout of module outputs, in place: each value is kept with probability
+        ``1 - dropout`` and scaled by ``1 / (1 - dropout)``. The mask comes from
+        :attr:`dropout_generator` on the CPU, so it is the same on every device.
+
+        The backward passes need no mask of their own: ``sign`` of a dropped-out
+        ReLU output is ReLU' times the mask, and they multiply by
+        :attr:`keep_scale`.
+        """
+        if self.dropout_generator is None:
+            raise ValueError("a session with dropout > 0 needs session.dropout_generator, a seeded torch.Generator")
+        keep = torch.rand(activations.shape, generator=self.dropout_generator) >= self.dropout
+        activations.mul_(keep.to(activations.device, activations.dtype).mul_(self.keep_scale))
+
+    @property
+    def keep_scale(self) -> float:
+        """``1 / (1 - dropout)``: the factor of kept module outputs (1 without dropout)."""
+        return 1.0 / (1.0 - self.dropout)
 
     def _allocate(self, sizes: list[int]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One flat parameter buffer and its gradient for tensors of ``sizes``, then the head's two.
@@ -160,8 +182,9 @@ class LinearSession(PathwaySession):
     """
 
     def __init__(self, net: PathNet, genotype: Any, task: str, frozen: Frozen | None, *,
-                 lr: float, momentum: float, weight_decay: float):
-        super().__init__(net, genotype, task, frozen, lr=lr, momentum=momentum, weight_decay=weight_decay)
+                 lr: float, momentum: float, weight_decay: float, dropout: float = 0.0):
+        super().__init__(net, genotype, task, frozen, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                         dropout=dropout)
         units = net.units
         n_train = [len(index) for index in self.trainable]
         sizes = [n * units for n in n_train]  # layer biases
@@ -216,6 +239,8 @@ class LinearSession(PathwaySession):
         for layer in range(self.net.n_layers):
             weight, bias = self._layer_tensors(layer)
             hidden = torch.addmm(bias, sums[-1], weight, alpha=scales[-1]).clamp_min_(0)
+            if self.dropout:
+                self._drop(hidden)
             sums.append(hidden.view(batch, self.n_active[layer], units).sum(1))
             scales.append(self.net._scale(self.n_active[layer]))
             activations.append(hidden)
@@ -225,6 +250,8 @@ class LinearSession(PathwaySession):
             n_active = self.n_active[layer]
             grad_pre = activations[layer].sign().view(batch, n_active, units).mul_(grad_sum.unsqueeze(1))
             grad_pre = grad_pre.view(batch, n_active * units)
+            if self.dropout:
+                grad_pre.mul_(self.keep_scale)
             grad_train = grad_pre[:, :len(self.bias_train[layer])]
             torch.sum(grad_train, 0, out=self.bias_grad[layer])
             if layer > 0:
@@ -275,8 +302,9 @@ class ConvSession(PathwaySession):
     """
 
     def __init__(self, net: PathNet, genotype: Any, task: str, frozen: Frozen | None, *,
-                 lr: float, momentum: float, weight_decay: float):
-        super().__init__(net, genotype, task, frozen, lr=lr, momentum=momentum, weight_decay=weight_decay)
+                 lr: float, momentum: float, weight_decay: float, dropout: float = 0.0):
+        super().__init__(net, genotype, task, frozen, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                         dropout=dropout)
         rows = [len(index) * net.units for index in self.trainable]
         fan_in = [net.weight(layer)[0, 0].numel() for layer in range(net.n_layers)]
         pieces = self._allocate([n * k for n, k in zip(rows, fan_in)] + rows)
@@ -328,13 +356,14 @@ class ConvSession(PathwaySession):
         images = conv.images(x, self.net.config.input_shape)
         weight, bias = self._layer_tensors(0)
         first_weight = weight.view(len(bias), *self.net.weight(0).shape[2:])
-        first_activations, maps = conv.first_layer(images, first_weight, bias, self.n_active[0])
+        drop = self._drop if self.dropout else None
+        first_activations, maps = conv.first_layer(images, first_weight, bias, self.n_active[0], drop)
         scale, saved = self.net._scale(self.n_active[0]), [None]
         for layer in range(1, self.net.n_layers):
             padded, patches, _ = buffers[layer]
             weight, bias = self._layer_tensors(layer)
             cols = conv.columns(maps, padded, patches)
-            activations, summed = conv.layer_forward(cols, weight, bias, scale, self.n_active[layer])
+            activations, summed = conv.layer_forward(cols, weight, bias, scale, self.n_active[layer], drop)
             saved.append((cols, activations, weight, scale))
             maps = summed.view(units, batch, conv.output_size(maps.shape[2]), conv.output_size(maps.shape[3]))
             scale = self.net._scale(self.n_active[layer])
@@ -344,13 +373,15 @@ class ConvSession(PathwaySession):
             cols, activations, weight, scale = saved[layer]
             grad_pre = activations.sign_().view(self.n_active[layer], *grad_maps.shape).mul_(grad_maps)
             grad_pre = grad_pre.view(len(activations), -1)
+            if self.dropout:
+                grad_pre.mul_(self.keep_scale)
             grad_train = grad_pre[:len(self.bias_train[layer])]
             torch.sum(grad_train, 1, out=self.bias_grad[layer])
             torch.addmm(zero, grad_train, cols.t(), beta=0, alpha=scale, out=self.weight_grad[layer])
             grad_cols = torch.addmm(zero, weight.t(), grad_pre, beta=0, alpha=scale)
             grad_maps = conv.add_columns(grad_cols, buffers[layer][2])
         grad_weight, grad_bias = conv.first_layer_backward(images, first_weight, first_activations, grad_maps,
-                                                           self.n_active[0])
+                                                           self.n_active[0], self.keep_scale)
         rows = len(self.bias_train[0])
         self.weight_grad[0].copy_(grad_weight.reshape(len(grad_bias), -1)[:rows])  # may come channels-last
         self.bias_grad[0].copy_(grad_bias[:rows])
