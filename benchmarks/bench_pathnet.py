@@ -25,13 +25,20 @@ Rows, measured in one run at each thread count:
                          convolution, forward, weight gradient and (after the
                          first layer) input gradient, each product the fastest
                          of ``F.conv2d``/its backward in NCHW, the same in
-                         channels-last, and im2col + GEMM (the GEMMs only).
+                         channels-last, and im2col + GEMM (the GEMMs only, the
+                         im2col not timed): the strictest roofline;
+(h) plain batched conv -- the same convolutions as a plain batched
+                         convolution, ``F.conv2d`` and the backward autograd
+                         calls for it, every layer in one memory layout (the
+                         faster of NCHW and channels-last): what a batched
+                         convolutional PathNet spends on its convolutions.
 
 FLOPs count the matrix products of forward and backward honestly: first layer
 forward + weight gradient (its input needs no gradient), later layers and head
 forward + weight gradient + input gradient; element-wise work is not counted.
-Shares: linear rows against (d), conv rows against (g), "vs loop" against the
-per-module loop of the same module type.
+Shares: linear rows against (d), conv rows against (g) ("vs roofline") and
+against (h) ("vs plain conv"), "vs loop" against the per-module loop of the
+same module type.
 The machine may be shared: each row is the best of ``--repeats`` repetitions,
 and repetitions interleave the rows so that load from other processes does not
 favour one row.
@@ -216,6 +223,35 @@ def conv_products(channels_in: int, height: int, width: int, channels_out: int, 
     return products
 
 
+def layer_convolutions(channels_in: int, height: int, width: int, channels_out: int, input_grad: bool,
+                       layout: torch.memory_format, device: torch.device) -> list[Callable[[], None]]:
+    """One layer's library convolutions in one memory layout: forward, weight gradient and (if asked)
+    input gradient, as autograd's backward of ``F.conv2d`` would call them."""
+    convolution_backward = torch.ops.aten.convolution_backward
+    maps = torch.randn(BATCH, channels_in, height, width, device=device).contiguous(memory_format=layout)
+    weight = torch.randn(channels_out, channels_in, 3, 3, device=device)
+    grad = F.conv2d(maps, weight, stride=2, padding=1).contiguous(memory_format=layout)
+    mask = [input_grad, True, False]
+    return [lambda: F.conv2d(maps, weight, stride=2, padding=1),
+            lambda: convolution_backward(grad, maps, weight, None, [2, 2], [1, 1], [1, 1], False, [0, 0], 1, mask)]
+
+
+def plain_convolution(config: Config, active: int, steps: int, device: torch.device) -> Callable[[], None]:
+    """Row (h): the step's convolutions as a plain batched convolution per layer (the active modules as
+    one ``F.conv2d`` and its backward, as autograd runs them), in the faster of NCHW and channels-last."""
+    def in_layout(layout: torch.memory_format) -> Callable[[], None]:
+        products = [product for layer, (channels_in, height, width) in enumerate(conv_shapes(config))
+                    for product in layer_convolutions(channels_in, height, width, active * config.conv_channels,
+                                                      layer > 0, layout, device)]
+
+        def run() -> None:
+            for _ in range(steps):
+                for product in products:
+                    product()
+        return run
+    return fastest([in_layout(torch.contiguous_format), in_layout(torch.channels_last)], device)
+
+
 def conv_roofline(config: Config, active: int, steps: int, device: torch.device) -> Callable[[], None]:
     """Row (g): every convolution of a conv step, each product in its fastest layout (module docstring)."""
     products = [product for layer, (channels_in, height, width) in enumerate(conv_shapes(config))
@@ -284,6 +320,8 @@ def measure(threads: int, repeats: int, device_name: str = "cpu", quick: bool = 
          autograd_trainer(LoopPathNet(conv_config).to(device), stream(), steps)),
         ("(g) conv roofline", conv_flops(conv_config, active, head=False),
          conv_roofline(conv_config, active, steps, device)),
+        ("(h) plain batched convolution", conv_flops(conv_config, active, head=False),
+         plain_convolution(conv_config, active, steps, device)),
     ]
     results = []
     for (name, flops, _), seconds in zip(rows, best_seconds([run for _, _, run in rows], repeats, device)):
@@ -295,16 +333,19 @@ def measure(threads: int, repeats: int, device_name: str = "cpu", quick: bool = 
 
 
 def table(results: list[dict[str, float | str]]) -> str:
-    lines = ["| threads | implementation | ms/step | samples/s | GFLOP/s | vs roofline | vs loop |",
-             "|---:|---|---:|---:|---:|---:|---:|"]
+    """Markdown table of ``results``: "vs roofline" is against (d) for linear rows and the strict (g)
+    for conv rows; "vs plain conv" against (h), the plain batched convolution."""
+    lines = ["| threads | implementation | ms/step | samples/s | GFLOP/s | vs roofline | vs plain conv | vs loop |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|"]
     for threads in sorted({r["threads"] for r in results}):
         group = [r for r in results if r["threads"] == threads]
         named = {r["name"][:3]: r for r in group}
         for r in group:
-            conv = r["name"][:3] in ("(e)", "(f)", "(g)")
+            conv = r["name"][:3] in ("(e)", "(f)", "(g)", "(h)")
             roof, loop = (named["(g)"], named["(f)"]) if conv else (named["(d)"], named["(b)"])
+            plain = f"{r['gflops'] / named['(h)']['gflops']:.0%}" if conv and "(h)" in named else ""
             lines.append(f"| {threads} | {r['name']} | {r['ms_per_step']:.2f} | {r['samples_per_s']:,.0f} | "
-                         f"{r['gflops']:.1f} | {r['gflops'] / roof['gflops']:.0%} | "
+                         f"{r['gflops']:.1f} | {r['gflops'] / roof['gflops']:.0%} | {plain} | "
                          f"{loop['ms_per_step'] / r['ms_per_step']:.2f}x |")
     return "\n".join(lines)
 

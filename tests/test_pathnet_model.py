@@ -114,9 +114,9 @@ def session_dropout_masks(net: PathNet, genotype, frozen, batch: int, steps: int
     """``dropped(step, layer, module, output)`` for :func:`reference_training`: the masks a session with
     dropout ``p`` draws from ``torch.Generator().manual_seed(seed)``, mapped from its layout to modules.
 
-    A session draws one ``torch.rand`` per layer and step, over its activations: linear ``(B, a*units)``;
-    conv layer 0 ``(B*H*W, a*c)`` (pixels by channels), later layers ``(a*c, B*H*W)``; the ``a`` modules
-    in the session's order, trainable then frozen."""
+    A session draws one ``torch.rand`` per layer and step, over its activations: linear ``(B, a*units)``,
+    conv ``(B*H*W, a*c)`` (pixels by channels); the ``a`` modules in the session's order, trainable then
+    frozen."""
     generator, conv = torch.Generator().manual_seed(seed), net.module_type == "conv"
     layers = active_modules(genotype, net.config, frozen)
     height, width, _ = net.config.input_shape
@@ -129,20 +129,12 @@ def session_dropout_masks(net: PathNet, genotype, frozen, batch: int, steps: int
         for layer, (evolving, fixed) in enumerate(layers):
             order, units = evolving.tolist() + fixed.tolist(), net.units
             (height, width), a = sizes[layer], len(order)
-            if not conv:
-                shape = (batch, a * units)
-            else:
-                shape = (batch * height * width, a * units) if layer == 0 else (a * units, batch * height * width)
+            shape = (batch * height * width, a * units) if conv else (batch, a * units)
             kept = (torch.rand(shape, generator=generator) >= p).float() / (1 - p)
             for position, module in enumerate(order):
-                block = slice(position * units, (position + 1) * units)
-                if not conv:
-                    mask = kept[:, block]
-                elif layer == 0:
-                    mask = kept[:, block].reshape(batch, height, width, units).permute(0, 3, 1, 2)
-                else:
-                    mask = kept[block].reshape(units, batch, height, width).permute(1, 0, 2, 3)
-                keep[step, layer, module] = mask
+                mask = kept[:, position * units:(position + 1) * units]
+                keep[step, layer, module] = (mask.reshape(batch, height, width, units).permute(0, 3, 1, 2) if conv
+                                             else mask)
     return lambda step, layer, module, output: output * keep[step, layer, module]
 
 

@@ -72,8 +72,9 @@ class PathNet(nn.Module):
     halves the maps, rounding up), + ReLU. Layer 1 reads the ``(H, W, C)``
     image, later layers the previous layer's combined feature maps; the head
     reads the last maps flattened channel by channel (8 x 8 x channels for
-    64x64 input, L=3). Active modules of a layer are one product over the
-    layer's patches (they share the layer's input; :mod:`mtl.pathnet.conv`).
+    64x64 input, L=3). Active modules of a layer are one convolution with
+    their output channels stacked (they share the layer's input;
+    :mod:`mtl.pathnet.conv`).
     Strided convolutions, as in
     the original PathNet's Atari modules, rather than full-size convolutions and
     2x2 pooling: the latter spend most of a step on element-wise passes over
@@ -261,16 +262,12 @@ class PathNet(nn.Module):
 
     def _run_conv(self, x: torch.Tensor, gathered: list[tuple[torch.Tensor, torch.Tensor]],
                   head: nn.Linear) -> torch.Tensor:
-        (weight, bias), above = gathered[0], gathered[1:]
-        _, maps = conv.first_layer(conv.images(x, self.config.input_shape), weight, bias, len(bias) // self.units)
-        scale = self._scale(len(bias) // self.units)
-        for weight, bias in above:
-            channels, batch, height, width = maps.shape
-            cols = conv.columns(maps, conv.padded_buffer(channels, batch, height, width, x))
-            _, summed = conv.layer_forward(cols, weight.reshape(len(bias), -1), bias, scale, len(bias) // self.units)
-            maps = summed.view(self.units, batch, conv.output_size(height), conv.output_size(width))
+        maps, scale = conv.images(x, self.config.input_shape), 1.0
+        for weight, bias in gathered:
+            kernel = weight if scale == 1.0 else weight * scale
+            _, maps = conv.layer_forward(maps, kernel, bias, len(bias) // self.units)
             scale = self._scale(len(bias) // self.units)
-        return torch.addmm(head.bias, conv.features(maps, x.shape[0]), head.weight.t(), alpha=scale)
+        return torch.addmm(head.bias, conv.features(maps), head.weight.t(), alpha=scale)
 
     @torch.no_grad()
     def predict_logits(self, X: torch.Tensor, genotype: Any, task: str, frozen: Frozen | None = None,

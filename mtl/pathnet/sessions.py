@@ -11,8 +11,8 @@ and ``torch.optim.SGD`` on a per-module network (``tests/test_pathnet_model.py``
 
 * :class:`LinearSession`: the first layer's forward and weight-gradient GEMMs
   dominate; with plain SGD its weight gradient is fused with the update.
-* :class:`ConvSession`: every layer one product over its patches
-  (:mod:`mtl.pathnet.conv`), in a channel-first layout.
+* :class:`ConvSession`: every layer one library convolution of
+  channels-last maps (:mod:`mtl.pathnet.conv`).
 """
 
 from __future__ import annotations
@@ -285,20 +285,17 @@ class LinearSession(PathwaySession):
 class ConvSession(PathwaySession):
     """Training session of a convolutional PathNet, written for throughput like :class:`LinearSession`.
 
-    Each layer is one product (:mod:`mtl.pathnet.conv`): the first a library
-    convolution of the channels-last input images, the others one matrix
-    product over their patches (im2col, channel-first maps, the modules'
-    outputs in contiguous module-major blocks). The backward pass is written
-    out: per layer the ReLU mask and the bias gradient, one weight-gradient
-    product and, above the first layer, one input-gradient product and its
-    col2im. The patch and gradient buffers of each batch size are allocated
-    once per session.
+    Each layer is one library convolution of channels-last maps
+    (:mod:`mtl.pathnet.conv`), the modules' outputs combined pixel by pixel.
+    The backward pass is written out: per layer the gradient copied to the
+    modules and the ReLU mask, then one library call for the weight and bias
+    gradients and (above the first layer) the input gradient.
 
     Every trainable tensor (the trainable modules' weights ``(t*c, c_in*9)`` and
     biases, the head) lives in one flat buffer updated by one
     ``torch.optim.SGD`` parameter, so momentum and weight decay are exactly
-    ``torch.optim.SGD``'s. Frozen modules are constant rows appended to their
-    layer's product: they pass gradients down and are never updated.
+    ``torch.optim.SGD``'s. Frozen modules are constant output channels appended
+    to their layer's convolution: they pass gradients down and are never updated.
     """
 
     def __init__(self, net: PathNet, genotype: Any, task: str, frozen: Frozen | None, *,
@@ -306,7 +303,8 @@ class ConvSession(PathwaySession):
         super().__init__(net, genotype, task, frozen, lr=lr, momentum=momentum, weight_decay=weight_decay,
                          dropout=dropout)
         rows = [len(index) * net.units for index in self.trainable]
-        fan_in = [net.weight(layer)[0, 0].numel() for layer in range(net.n_layers)]
+        self.kernel_shapes = [tuple(net.weight(layer).shape[2:]) for layer in range(net.n_layers)]
+        fan_in = [int(np.prod(shape)) for shape in self.kernel_shapes]
         pieces = self._allocate([n * k for n, k in zip(rows, fan_in)] + rows)
         weights = [next(pieces) for _ in range(net.n_layers)]
         self.bias_train, self.bias_grad = zip(*[next(pieces) for _ in range(net.n_layers)])
@@ -322,7 +320,6 @@ class ConvSession(PathwaySession):
                 self.weight_fixed.append(weight[rows[layer]:])
                 self.bias_fixed.append(bias[rows[layer]:])
         self.optimizer = torch.optim.SGD([self.flat], lr=lr, momentum=momentum, weight_decay=weight_decay)
-        self._buffers: dict[int, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None]] = {}
 
     def _layer_tensors(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not len(self.bias_fixed[layer]):
@@ -330,61 +327,33 @@ class ConvSession(PathwaySession):
         return (torch.cat([self.weight_train[layer], self.weight_fixed[layer]]),
                 torch.cat([self.bias_train[layer], self.bias_fixed[layer]]))
 
-    def _batch_buffers(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None]:
-        """Per layer above the first, the padded input, patch matrix and padded input gradient for
-        ``x``'s batch size (the first layer convolves the input images as they are)."""
-        batch = x.shape[0]
-        if batch not in self._buffers:
-            height, width, _ = (int(s) for s in self.net.config.input_shape)
-            buffers: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None] = [None]
-            for _ in range(1, self.net.n_layers):
-                height, width, channels = conv.output_size(height), conv.output_size(width), self.net.units
-                patches = torch.empty(channels * 9, batch * conv.output_size(height) * conv.output_size(width),
-                                      device=x.device)
-                padded = conv.padded_buffer(channels, batch, height, width, x)
-                buffers.append((padded, patches, torch.empty_like(padded)))
-            self._buffers[batch] = buffers
-        return self._buffers[batch]
-
     @torch.no_grad()
     def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """One SGD step (mean cross-entropy) on ``x`` ``(B, input_dim)`` float32 and ``y`` ``(B,)`` int64."""
-        # As in LinearSession, layer l's input is scale * (sum of the previous modules' outputs), the scale
-        # riding on the products' alpha, and ReLU'(z) is sign(ReLU(z)) (here in place: Z is not needed after).
-        batch, units, zero = x.shape[0], self.net.units, self._zero
-        buffers = self._batch_buffers(x)
-        images = conv.images(x, self.net.config.input_shape)
-        weight, bias = self._layer_tensors(0)
-        first_weight = weight.view(len(bias), *self.net.weight(0).shape[2:])
+        # Layer l's input is scale * (sum of the previous modules' outputs), the scale (1/a for the mean)
+        # riding on the kernel, which is tiny: its gradient is then the kernel gradient times the scale.
+        maps = conv.images(x, self.net.config.input_shape)
         drop = self._drop if self.dropout else None
-        first_activations, maps = conv.first_layer(images, first_weight, bias, self.n_active[0], drop)
-        scale, saved = self.net._scale(self.n_active[0]), [None]
-        for layer in range(1, self.net.n_layers):
-            padded, patches, _ = buffers[layer]
+        scale, saved = 1.0, []
+        for layer in range(self.net.n_layers):
             weight, bias = self._layer_tensors(layer)
-            cols = conv.columns(maps, padded, patches)
-            activations, summed = conv.layer_forward(cols, weight, bias, scale, self.n_active[layer], drop)
-            saved.append((cols, activations, weight, scale))
-            maps = summed.view(units, batch, conv.output_size(maps.shape[2]), conv.output_size(maps.shape[3]))
-            scale = self.net._scale(self.n_active[layer])
-        grad_sum = self._head_backward(conv.features(maps, batch), y, scale)
-        grad_maps = grad_sum.view(batch, units, *maps.shape[2:]).transpose(0, 1)  # (c, B, H, W) like maps
-        for layer in range(self.net.n_layers - 1, 0, -1):
-            cols, activations, weight, scale = saved[layer]
-            grad_pre = activations.sign_().view(self.n_active[layer], *grad_maps.shape).mul_(grad_maps)
-            grad_pre = grad_pre.view(len(activations), -1)
-            if self.dropout:
-                grad_pre.mul_(self.keep_scale)
-            grad_train = grad_pre[:len(self.bias_train[layer])]
-            torch.sum(grad_train, 1, out=self.bias_grad[layer])
-            torch.addmm(zero, grad_train, cols.t(), beta=0, alpha=scale, out=self.weight_grad[layer])
-            grad_cols = torch.addmm(zero, weight.t(), grad_pre, beta=0, alpha=scale)
-            grad_maps = conv.add_columns(grad_cols, buffers[layer][2])
-        grad_weight, grad_bias = conv.first_layer_backward(images, first_weight, first_activations, grad_maps,
-                                                           self.n_active[0], self.keep_scale)
-        rows = len(self.bias_train[0])
-        self.weight_grad[0].copy_(grad_weight.reshape(len(grad_bias), -1)[:rows])  # may come channels-last
-        self.bias_grad[0].copy_(grad_bias[:rows])
+            kernel = weight.view(len(bias), *self.kernel_shapes[layer])
+            if scale != 1.0:
+                kernel = kernel * scale
+            outputs, summed = conv.layer_forward(maps, kernel, bias, self.n_active[layer], drop)
+            saved.append((maps, kernel, outputs, scale))
+            maps, scale = summed, self.net._scale(self.n_active[layer])
+        grad_features = self._head_backward(conv.features(maps), y, scale)
+        grad_summed = grad_features.view(maps.shape).contiguous(memory_format=torch.channels_last)
+        for layer in range(self.net.n_layers - 1, -1, -1):
+            maps, kernel, outputs, scale = saved[layer]
+            grad_kernel, grad_bias, grad_summed = conv.layer_backward(
+                maps, kernel, outputs, grad_summed, self.n_active[layer], layer > 0, self.keep_scale)
+            rows = len(self.bias_train[layer])
+            self.weight_grad[layer].copy_(grad_kernel.reshape(len(grad_bias), -1)[:rows])  # may come channels-last
+            if scale != 1.0:
+                self.weight_grad[layer].mul_(scale)
+            self.bias_grad[layer].copy_(grad_bias[:rows])
         self.optimizer.step()
         self.steps += 1
 
