@@ -374,12 +374,24 @@ def main(argv: list[str] | None = None) -> int:
 
         record = {"what": __doc__.split("\n")[0], "date": datetime.date.today().isoformat(), "code": code_version(),
                   "machine": {"system": platform.system(), "machine": platform.machine(), "cores": os.cpu_count(),
+                              "cpu": _cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                               "python": platform.python_version(), "torch": torch.__version__},
                   "note": args.note, "repeats": args.repeats, "quick": args.quick,
                   "load_average": {"before": load_before, "after": load_after},
                   "table": table(results).splitlines(), "rows": results}
         Path(args.output).write_text(json.dumps(record, indent=2) + "\n")
     return 0
+
+
+def _cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what :func:`platform.processor` says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 if __name__ == "__main__":
