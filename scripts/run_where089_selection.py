@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--protocol", default="speaker", choices=["paper", "utterance", "speaker"],
                         help="protocol of the outer and inner folds (default speaker)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
-    parser.add_argument("--n-inner", type=int, default=4, help="inner folds per outer training part (default 4)")
+    parser.add_argument("--n-inner", type=int, default=3, help="inner folds per outer training part (default 3)")
     parser.add_argument("--workers", type=int, default=1, help="parallel one-thread processes (default 1)")
     parser.add_argument("--data", default="real", choices=["real", "synthetic"], help="corpus copy (default real)")
     parser.add_argument("--profile", default="paper", help="configuration profile (default paper)")

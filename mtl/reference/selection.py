@@ -76,9 +76,9 @@ class VariantSelection(NestedSelection):
     sources : sequence of str, default ("ravdess",)
     seeds : iterable of int, default (0, 1, 2)
     outer_folds : iterable of int or None, default None (all)
-    n_inner : int, default 4
+    n_inner : int, default 3
         Inner folds of each outer training part (speaker protocol on
-        EMO-DB: 8 training speakers, 2 per inner fold).
+        EMO-DB: 8 training speakers, 2 or 3 per inner fold).
     data : str, default "real"
     metric : str, default "utt_uar"
         Inner score that decides (utterance UAR, mean probability).
@@ -92,7 +92,7 @@ class VariantSelection(NestedSelection):
 
     def __init__(self, candidates: Sequence[Mapping[str, Any]] = tuple(VARIANTS), profile: str = "paper",
                  protocol: str = "speaker", method: str = "scratch", sources: Sequence[str] = DEFAULT_SOURCES,
-                 seeds: Iterable[int] = (0, 1, 2), outer_folds: Iterable[int] | None = None, n_inner: int | None = 4,
+                 seeds: Iterable[int] = (0, 1, 2), outer_folds: Iterable[int] | None = None, n_inner: int | None = 3,
                  data: str = "real", metric: str = "utt_uar", overrides: Mapping[str, Any] | None = None,
                  experiment: str = PATHNET_EXPERIMENT):
         super().__init__(candidates, profile=profile, protocol=protocol, method=method, sources=sources, seeds=seeds,
