@@ -49,3 +49,11 @@ def test_a_variant_is_chosen_on_inner_folds_and_its_refit_is_a_diagnosed_pathnet
     [saved] = variants.saved_variant_selections()
     assert isinstance(saved, variants.VariantSelection) and saved.id == selection.id
     assert saved.results()["utt_uar"].tolist() == pytest.approx(results["utt_uar"].tolist())
+
+    # the chapter's rows: the selection is one more method of its tables; the inner runs only count as cost
+    from mtl.reference import analysis
+
+    rows = analysis.selected_variants()
+    assert len(rows) == 1 and rows.iloc[0]["label"] == analysis.SELECTED_LABEL
+    assert rows.iloc[0]["utt_uar"] == pytest.approx(row["utt_uar"]) and rows.iloc[0]["cell_key"] == refit[0].key
+    assert len(analysis.load_inner_runs(results_dir() / "runs")) == 4

@@ -29,7 +29,7 @@ from mtl.results import load_records
 
 __all__ = ["REFERENCE_EXPERIMENT", "PATHNET_EXPERIMENT", "PATHNET_METHODS", "METRICS", "SELECTED_LABEL", "load_where089",
            "mean_ci", "method_table", "paired_table", "leakage_table", "ga_table", "best_speaker_independent",
-           "selected_variants"]
+           "selected_variants", "load_inner_runs"]
 
 REFERENCE_EXPERIMENT = "where089-reference"
 """The experiment label of the reference methods' records (``results/real/where089-reference``)."""
@@ -69,6 +69,18 @@ def load_where089(records_dir: str | Path | None = None) -> pd.DataFrame:
     outer = frame["record"].map(lambda r: r.get("outer_cell_key") if r.get("stage") == "ga-diagnostics" else None)
     frame["same_cell"] = outer.fillna(frame["cell_key"])
     return frame.drop_duplicates(["same_cell"]).reset_index(drop=True)
+
+
+def load_inner_runs(records_dir: str | Path | None = None) -> pd.DataFrame:
+    """The inner-fold runs of the variant selection (``<records_dir>/where089-nested``, default ``results/real``).
+
+    What they cost is part of the chapter's grid; their scores are on inner folds and are read by
+    :meth:`mtl.reference.selection.VariantSelection.selection`, not shown as results.
+    """
+    from mtl.reference.selection import INNER_EXPERIMENT
+
+    folder = (Path(records_dir) if records_dir is not None else project_root() / "results" / "real") / INNER_EXPERIMENT
+    return load_records([folder]) if folder.is_dir() else load_records([])
 
 
 def mean_ci(values: Sequence[float]) -> dict[str, float]:
