@@ -40,7 +40,7 @@ class InnerCell:
     the outer cell's protocol (random over segments, grouped by utterance, or
     by speaker) with the outer cell's seed; this run trains on the other inner
     folds and scores inner fold ``inner_fold``. Nothing of the outer test fold
-    is read. The record, at ``results_dir()/runs/ablation-nested/<key>.json``,
+    is read. The record, at ``results_dir()/runs/<experiment>/<key>.json`` (default ``ablation-nested``),
     is :func:`mtl.records.build_record`'s for the outer cell plus
     ``stage="inner"``, ``inner_fold``, ``n_inner_folds`` and
     ``outer_cell_key``; its ``fold`` is the outer fold and its metrics are on
@@ -53,7 +53,8 @@ class InnerCell:
     outer: Cell
     inner_fold: int
     n_inner: int
-    experiment = NESTED  # a class attribute, not a field: every inner run belongs to this experiment
+    experiment: str = NESTED
+    """Experiment of the record (its folder under ``results_dir()/runs``); not part of the key."""
 
     def __post_init__(self) -> None:
         if self.n_inner < 2:
@@ -69,12 +70,12 @@ class InnerCell:
 
     @property
     def record_path(self) -> Path:
-        return results_dir() / "runs" / NESTED / f"{self.key}.json"
+        return results_dir() / "runs" / self.experiment / f"{self.key}.json"
 
     def describe(self) -> str:
         outer = self.outer.describe().split(": ", 1)[-1]
         config = self.outer.config
-        return (f"{NESTED}: {outer}, inner fold {self.inner_fold} of {self.n_inner} [{config.module_type}, "
+        return (f"{self.experiment}: {outer}, inner fold {self.inner_fold} of {self.n_inner} [{config.module_type}, "
                 f"{config.training_budget}, G={config.generations}, lr={config.lr}]")
 
     def split(self) -> Split:
@@ -123,7 +124,7 @@ def run_inner_cell(cell: InnerCell, progress: bool = False) -> dict[str, Any]:
     if existing is not None:
         return existing
     result = fit_split(cell.outer, cell.split(), cell.key, progress)
-    record = build_record(cell.outer, result, key=cell.key, experiment=NESTED,
+    record = build_record(cell.outer, result, key=cell.key, experiment=cell.experiment,
                           extra={"stage": "inner", "inner_fold": cell.inner_fold, "n_inner_folds": cell.n_inner,
                                  "outer_cell_key": cell.outer.key})
     return store_record(cell.record_path, record, cell.key)

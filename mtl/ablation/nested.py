@@ -177,13 +177,24 @@ class NestedSelection:
 
         :func:`saved_selections` reads them back, so the chapter can show every selection that was run.
         """
-        path = results_dir() / "runs" / NESTED / "selections" / f"{self.id}.json"
+        path = results_dir() / "runs" / self.inner_experiment / "selections" / f"{self.id}.json"
         write_json(path, {"selection": self.to_dict(), "created": now()})
         return path
 
+    inner_experiment: str = NESTED
+    """Experiment (and folder under ``results_dir()/runs``) of the inner runs and of the saved parameters."""
+
+    def inner_cell(self, candidate: int, seed: int, fold: int, inner: int) -> InnerCell:
+        """Inner run ``inner`` of candidate number ``candidate`` on outer fold ``fold``."""
+        return InnerCell(self.outer_cell(candidate, seed, fold), inner, self.n_inner, self.inner_experiment)
+
+    def refit_cell(self, candidate: int, seed: int, fold: int) -> Any:
+        """The cell that refits candidate number ``candidate`` on outer fold ``fold``: its :meth:`outer_cell`."""
+        return self.outer_cell(candidate, seed, fold)
+
     def inner_cells(self) -> list[InnerCell]:
         """Every inner run: candidate x seed x outer fold x inner fold."""
-        return [InnerCell(self.outer_cell(c, seed, fold), inner, self.n_inner)
+        return [self.inner_cell(c, seed, fold, inner)
                 for seed in self.seeds for fold in self.outer_folds()
                 for c in range(len(self.candidates)) for inner in range(self.n_inner)]
 
@@ -200,7 +211,7 @@ class NestedSelection:
         for seed in self.seeds:
             for fold in self.outer_folds():
                 for c in range(len(self.candidates)):
-                    cells = [InnerCell(self.outer_cell(c, seed, fold), i, self.n_inner) for i in range(self.n_inner)]
+                    cells = [self.inner_cell(c, seed, fold, i) for i in range(self.n_inner)]
                     found = [find_record(cell, index) for cell in cells]
                     scores = [_record_score(read_record(path), self.metric) for path in found if path is not None]
                     mean, sd, n = mean_sd(pd.Series(scores, dtype=float))
@@ -215,11 +226,11 @@ class NestedSelection:
         frame["chosen"] = frame.index.isin(chosen)
         return frame
 
-    def refit_cells(self) -> list[Cell]:
-        """The outer cells of the chosen candidates (outer folds whose inner runs are complete)."""
+    def refit_cells(self) -> list[Any]:
+        """The refits (:meth:`refit_cell`) of the chosen candidates (outer folds whose inner runs are complete)."""
         chosen = self.selection()
         chosen = chosen[chosen["chosen"]]
-        return [self.outer_cell(int(r.candidate_index), int(r.seed), int(r.fold)) for r in chosen.itertuples()]
+        return [self.refit_cell(int(r.candidate_index), int(r.seed), int(r.fold)) for r in chosen.itertuples()]
 
     def run(self, workers: int = 1, progress: bool = False) -> pd.DataFrame:
         """Run the missing inner cells, choose, run the missing refits; return :meth:`results`.
@@ -246,7 +257,7 @@ class NestedSelection:
         """
         selection = self.selection()
         chosen = selection[selection["chosen"]]
-        refits = {(int(r.seed), int(r.fold)): self.outer_cell(int(r.candidate_index), int(r.seed), int(r.fold))
+        refits = {(int(r.seed), int(r.fold)): self.refit_cell(int(r.candidate_index), int(r.seed), int(r.fold))
                   for r in chosen.itertuples()}
         scored = load_ablation_records(list(refits.values())).set_index("cell_key") if refits else pd.DataFrame()
         rows = []

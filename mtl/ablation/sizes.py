@@ -24,8 +24,9 @@ from mtl.paths import cache_dir, data_root
 __all__ = ["where", "feature_key_config", "mean_train_size", "outer_fold_sizes", "source_size"]
 
 _FEATURE_FIELDS = ("input_shape", "sample_rate", "n_mels", "fmin", "fmax", "win_ms", "hop_ms", "segment_frames",
-                   "segment_overlap", "face_size", "frame_step", "synthetic_size", "folds")
-"""The Config fields that change a corpus's features or its folds; the others cannot change a size."""
+                   "segment_overlap", "face_size", "frame_step", "synthetic_size", "folds", "input_kind")
+"""The Config fields that change a corpus's features or its folds; the others cannot change a size.
+(``input_kind``: utterance functionals are one sample per recording, so their folds index other rows.)"""
 
 
 def where() -> str:

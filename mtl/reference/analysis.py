@@ -27,8 +27,9 @@ from mtl.pathnet import ga_diagnostics
 from mtl.paths import project_root
 from mtl.results import load_records
 
-__all__ = ["REFERENCE_EXPERIMENT", "PATHNET_EXPERIMENT", "PATHNET_METHODS", "METRICS", "load_where089",
-           "mean_ci", "method_table", "paired_table", "leakage_table", "ga_table", "best_speaker_independent"]
+__all__ = ["REFERENCE_EXPERIMENT", "PATHNET_EXPERIMENT", "PATHNET_METHODS", "METRICS", "SELECTED_LABEL", "load_where089",
+           "mean_ci", "method_table", "paired_table", "leakage_table", "ga_table", "best_speaker_independent",
+           "selected_variants", "load_inner_runs"]
 
 REFERENCE_EXPERIMENT = "where089-reference"
 """The experiment label of the reference methods' records (``results/real/where089-reference``)."""
@@ -40,6 +41,8 @@ METRICS = {"uar": "segment UAR", "utt_uar": "utterance UAR (mean prob.)", "accur
 """Record columns the chapter reports, and how it names them."""
 _PATHNET_SOURCES = ("real_recordings", PATHNET_EXPERIMENT, "ablation")
 """Experiments whose PathNet records the chapter reads: the paper's settings, and the ablation's variants."""
+SELECTED_LABEL = "PathNet scratch, variant chosen on inner folds [functionals, literal epochs]"
+"""How the tables name the nested selection of :mod:`mtl.reference.selection` (one refit per seed x outer fold)."""
 _NOT_A_SETTING = {"protocol", "seed", "profile", "frame_step", "input_shape"}
 """Config differences that do not name a PathNet variant (per cell, or without effect on speech)."""
 
@@ -66,6 +69,18 @@ def load_where089(records_dir: str | Path | None = None) -> pd.DataFrame:
     outer = frame["record"].map(lambda r: r.get("outer_cell_key") if r.get("stage") == "ga-diagnostics" else None)
     frame["same_cell"] = outer.fillna(frame["cell_key"])
     return frame.drop_duplicates(["same_cell"]).reset_index(drop=True)
+
+
+def load_inner_runs(records_dir: str | Path | None = None) -> pd.DataFrame:
+    """The inner-fold runs of the variant selection (``<records_dir>/where089-nested``, default ``results/real``).
+
+    What they cost is part of the chapter's grid; their scores are on inner folds and are read by
+    :meth:`mtl.reference.selection.VariantSelection.selection`, not shown as results.
+    """
+    from mtl.reference.selection import INNER_EXPERIMENT
+
+    folder = (Path(records_dir) if records_dir is not None else project_root() / "results" / "real") / INNER_EXPERIMENT
+    return load_records([folder]) if folder.is_dir() else load_records([])
 
 
 def mean_ci(values: Sequence[float]) -> dict[str, float]:
@@ -184,3 +199,33 @@ def best_speaker_independent(frame: pd.DataFrame, metric: str = "utt_uar") -> pd
         best = scope.groupby("label")[metric].mean().idxmax()
         rows.append({"best of": family, "method": best, **mean_ci(scope.loc[scope["label"] == best, metric])})
     return pd.DataFrame(rows)
+
+
+def selected_variants() -> pd.DataFrame:
+    """The outer test scores of every scored :class:`~mtl.reference.selection.VariantSelection`, as chapter rows.
+
+    One row per seed x outer fold whose variant was chosen on inner folds and
+    refitted: ``label`` (:data:`SELECTED_LABEL`), ``family`` ("PathNet"),
+    ``method``, ``protocol``, ``seed``, ``fold``, ``chosen`` (the variant),
+    ``inner_score``, the scores of :data:`METRICS`, ``cell_key`` (the
+    refit's) and ``n_inner``; rows of outer folds not yet scored are left
+    out. Concatenated to :func:`load_where089`'s frame, the selection is one
+    more method of :func:`method_table`, :func:`paired_table` and
+    :func:`best_speaker_independent`. Read from :func:`mtl.results.default_search_path`
+    (local runs and ``results/real``).
+    """
+    from mtl.reference.selection import saved_variant_selections
+
+    parts = []
+    for selection in saved_variant_selections():
+        results = selection.results()
+        results = results[results["status"] == "scored"]
+        if results.empty:
+            continue
+        parts.append(results.assign(label=SELECTED_LABEL, family="PathNet", method=selection.method,
+                                    n_inner=selection.n_inner, cell_key=results["refit_key"]))
+    columns = ["label", "family", "method", "protocol", "seed", "fold", "chosen", "inner_score", *METRICS,
+               "cell_key", "n_inner"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)[columns]
