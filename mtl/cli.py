@@ -6,6 +6,7 @@
     mtl run table1_visual_transfer -p generations 20  one notebook (by name or experiment) with parameters
     mtl book --profile smoke                          execute every notebook, then build _build/html
     mtl sweep --experiments real_recordings ...       a grid on all cores or a Dask cluster (mtl.sweep)
+    mtl sweep --experiments related_method ...        the multi-task cells of "A related method", the same way
     mtl corpus check my_faces.yaml                    a corpus card's counts, skips and face detection, in seconds
 
 Parameters are named by their :class:`~mtl.config.Config` fields
@@ -31,10 +32,12 @@ from typing import Any, Sequence
 
 from mtl.config import (DATA_MODES, METHODS, MODALITIES, PROFILES, PROTOCOLS, canonical_names, check_seeds,
                         check_types, get_profile, paper_defaults, parse_value)
-from mtl.errors import MtlError
+from mtl.errors import ConfigError, MtlError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+RELATED = "related_method"
+"""The sweep's one experiment of another cell kind: its cells come from :func:`mtl.multitask.chapter.sweep_cells`."""
 
 
 def _parameters(pairs: Sequence[Sequence[str]] | None) -> dict[str, Any]:
@@ -117,7 +120,9 @@ def _add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog="Example: mtl sweep --experiments table4_speech_baselines --profile smoke --data synthetic "
                "--seeds 0 1 2 --scheduler dask-local")
     sweep.add_argument("--experiments", nargs="+", required=True, metavar="ID",
-                       help="experiment ids (`mtl list`), or custom ids with --methods and --corpora")
+                       help="experiment ids (`mtl list`), related_method (the multi-task cells of the chapter "
+                            "'A related method'; -p takes its settings, e.g. -p steps 600), or custom ids with "
+                            "--methods and --corpora")
     sweep.add_argument("--corpora", nargs="+", metavar="SPEC",
                        help="only these targets ('savee') or runs ('enterface+savee->emodb')")
     sweep.add_argument("--methods", nargs="+", choices=METHODS,
@@ -157,10 +162,21 @@ def _sweep(args: argparse.Namespace) -> int:
     from mtl.paths import results_dir
     from mtl.sweep import run_sweep
 
-    overrides = canonical_names(_parameters(args.parameter))
-    cells = grid_cells(args.experiments, profile=args.profile, protocols=args.protocols, seeds=args.seeds,
-                       folds=args.folds, data=args.data, overrides=overrides, corpora=args.corpora,
-                       methods=args.methods, modality=args.modality)
+    pathnet = [e for e in args.experiments if e != RELATED]
+    cells = []
+    if pathnet:
+        overrides = canonical_names(_parameters(args.parameter))
+        cells = grid_cells(pathnet, profile=args.profile, protocols=args.protocols, seeds=args.seeds,
+                           folds=args.folds, data=args.data, overrides=overrides, corpora=args.corpora,
+                           methods=args.methods, modality=args.modality)
+    if RELATED in args.experiments:  # not PathNet cells: the chapter's plan lists them (mtl.multitask.chapter)
+        from mtl.multitask.chapter import sweep_cells
+
+        if args.methods or args.reference or args.ga_diagnostics or args.modality:
+            raise ConfigError(f"{RELATED} takes none of --methods, --reference, --ga-diagnostics, --modality; "
+                              "sweep it on its own")
+        cells += sweep_cells(args.profile, protocols=args.protocols, seeds=args.seeds, folds=args.folds,
+                             data=args.data, corpora=args.corpora, parameters=_parameters(args.parameter))
     if args.reference:
         from mtl.reference import reference_cells
 

@@ -28,8 +28,8 @@ from mtl.errors import ConfigError
 from mtl.records import stored_record
 from mtl.sweep import computed_records
 
-__all__ = ["Run", "Experiment", "EXPERIMENTS", "experiments_table", "experiment_cells", "run_experiment",
-           "grid_cells", "cells_table"]
+__all__ = ["Run", "Experiment", "EXPERIMENTS", "experiments_table", "experiment_cells", "protocol_folds",
+           "run_experiment", "grid_cells", "cells_table"]
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,7 @@ def experiment_cells(experiment: str, method: str | None = None, target: str | N
             for seed in seeds:
                 first = make_cell(experiment, run.method, run.target, run.sources, modality, config, rule,
                                   source_classes, protocol, seed, 0, data, partners)
-                n_folds = _n_folds(first)
+                n_folds = protocol_folds(first)
                 for fold in folds if folds is not None else range(n_folds):
                     if fold >= n_folds:
                         raise ConfigError(f"{experiment}: {run}: fold {fold} does not exist; the {protocol} "
@@ -223,8 +223,8 @@ def _integers(values: Iterable[Any], what: str) -> list[int]:
     return [int(value) for value in values]
 
 
-def _n_folds(cell: Cell) -> int:
-    """Number of folds the cell's protocol yields for its target."""
+def protocol_folds(cell: Cell) -> int:
+    """Number of folds the cell's protocol yields for its target (the speaker protocol loads it to count)."""
     if cell.protocol != "speaker":
         return cell.config.folds
     features, _ = load_dataset(cell.target, cell.modality, cell.config, cell.classes, data=dict(cell.data)[cell.target])

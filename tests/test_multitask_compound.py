@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from mtl.errors import ConfigError
-from mtl.multitask.compound import (COMPOUNDS, NOT_RENDERED, compound_apex, compound_faces, predict_compounds,
-                                    prototypes, rendered_aus)
+from mtl.multitask import compound
+from mtl.multitask.compound import (COMPOUNDS, CORRECTED, NOT_RENDERED, compound_apex, compound_faces,
+                                    predict_compounds, prototypes, rendered_aus, signature_hash)
 from mtl.synthetic.faces import AU_NAMES, AU_NUMBERS
 
 
@@ -22,6 +23,18 @@ def test_signatures_and_what_the_synthetic_faces_can_show():
     assert apex[AU_NUMBERS.index(6)] < apex[AU_NUMBERS.index(4)]  # a secondary AU at half the level
     with pytest.raises(ConfigError, match="unknown compound expression 'gleeful'"):
         rendered_aus("gleeful")
+
+
+def test_the_two_signatures_the_source_contradicted_follow_it_and_the_hash_sees_any_change(monkeypatch):
+    assert CORRECTED == ("sadly fearful", "sadly angry")
+    assert COMPOUNDS["sadly fearful"].aus == (1, 4, 15, 25) and COMPOUNDS["sadly angry"].aus == (4, 7, 15)
+    for name, signature in COMPOUNDS.items():
+        assert not set(signature.aus) & set(signature.secondary), name  # an AU is prototype or secondary
+        assert "secondary AUs unverified" in signature.verified, name
+    before = signature_hash()
+    changed = dict(COMPOUNDS, awed=compound.Compound("awed", ("fear", "surprise"), (1, 2, 5, 25), (4, 26)))
+    monkeypatch.setattr(compound, "COMPOUNDS", changed)
+    assert signature_hash() != before
 
 
 def test_prototypes_are_distinct_and_the_nearest_one_is_found():

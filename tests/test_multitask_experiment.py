@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,9 +12,10 @@ from mtl.cells import make_cell
 from mtl.config import get_profile
 from mtl.errors import ConfigError
 from mtl.multitask.chapter import paired_tests, per_au_table, plan_related, record_rows, results_table
-from mtl.multitask.experiment import EXPERIMENT, make_multitask_cell, record_multitask_cell
+from mtl.multitask.compound import signature_hash
+from mtl.multitask.experiment import EXPERIMENT, au_only_key, make_multitask_cell, record_multitask_cell
 from mtl.records import RECORD_FIELDS, read_record
-from mtl.runner import outer_split, run
+from mtl.runner import checkpoint_path, outer_split, run
 
 
 def test_a_cell_shares_the_folds_classes_and_data_of_the_pathnet_transfer_cell():
@@ -24,7 +27,10 @@ def test_a_cell_shares_the_folds_classes_and_data_of_the_pathnet_transfer_cell()
     assert make_multitask_cell("emotion_only", "savee", "enterface", config).sources == ()
     keys = {make_multitask_cell(m, "savee", "enterface", config).key for m in ("multitask", "emotion_only", "au_only")}
     keys.add(make_multitask_cell("multitask", "savee", "enterface", config, training={"steps": 7}).key)
-    assert len(keys) == 4
+    cell = make_multitask_cell("multitask", "savee", "enterface", config)
+    assert cell.compound_signatures == signature_hash()  # a corrected compound signature computes the cell again
+    keys.add(dataclasses.replace(cell, compound_signatures="0" * 16).key)
+    assert len(keys) == 5
     with pytest.raises(ConfigError, match="method must be one of multitask"):
         make_multitask_cell("transfer", "savee", "enterface", config)
 
@@ -41,11 +47,17 @@ def smoke_records(tmp_path_factory):
         records = [run(cell) for cell in cells]
         stored = read_record(cells[0].record_path)
         again = run(cells[0])  # stored: read, not recomputed
+        other_fold = make_multitask_cell("au_only", "savee", "enterface", get_profile("smoke"), protocol="utterance",
+                                         fold=1, training=training)
+        shared = au_only_key(cells[1], "synthetic", list(records[1]["metrics"]["au"]["f1"]))
+        trained = checkpoint_path(shared, "au_only.pt").stat().st_mtime_ns
+        records.append(run(other_fold))
+        assert checkpoint_path(shared, "au_only.pt").stat().st_mtime_ns == trained  # read, not trained again
         yield cells, records, outer_split(cells[0].pathnet), stored, again
 
 
 def test_a_cell_runs_through_the_runner_into_the_one_record_layout(smoke_records):
-    cells, (multitask, au_only), split, stored, again = smoke_records
+    cells, (multitask, au_only, _), split, stored, again = smoke_records
     assert stored["cell_key"] == cells[0].key and again == stored
     assert record_multitask_cell(stored).key == stored["cell_key"]
     assert record_multitask_cell(au_only).pathnet.key == au_only["pathnet_cell_key"]
@@ -57,13 +69,23 @@ def test_a_cell_runs_through_the_runner_into_the_one_record_layout(smoke_records
     assert set(multitask["metrics"]["au"]["f1"]) == {"AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU9", "AU12", "AU15",
                                                      "AU16", "AU20", "AU23", "AU26"}
     assert multitask["metrics"]["compound"]["n"] == 15 and "accuracy_au_emotion" not in au_only["metrics"]["compound"]
+    assert multitask["compound_signatures"] == signature_hash()
+
+
+def test_an_au_only_network_is_trained_once_for_every_fold_and_protocol_of_its_seed(smoke_records):
+    _, (_, au_only, other_fold), _, _, _ = smoke_records
+    assert (other_fold["protocol"], other_fold["fold"]) == ("utterance", 1) and other_fold["cell_key"] != au_only["cell_key"]
+    assert other_fold["learning_curve"] == au_only["learning_curve"]  # the same training
+    assert other_fold["timings"]["target_seconds"] == au_only["timings"]["target_seconds"] > 0
+    assert other_fold["metrics"]["au"] != au_only["metrics"]["au"]  # scored on its own held-out rows
+    assert other_fold["metrics"]["compound"] == au_only["metrics"]["compound"]  # the same network, the same faces
 
 
 def test_the_chapters_plan_checks_its_parameters():
     plan = plan_related("smoke")
     assert len(plan.cells) == 6 and plan.folds == (0,) and "enterface AUs" in plan.settings()["value"][1]
-    assert plan_related("default").folds == (0, 1, 2, 3, 4)
-    assert len(plan_related("smoke", corpora="enterface->savee", protocol=["paper", "speaker"]).cells) == 6
+    assert plan_related("default", protocol="paper").folds == (0, 1, 2, 3, 4)
+    assert len(plan_related("smoke", corpora="enterface->savee", protocol=["paper", "utterance"]).cells) == 6
     assert plan_related("smoke", overrides={"steps": 9, "au_threshold": 0.5}).cells[0].au_threshold == 0.5
     for bad, message in ((dict(protocol="random"), "protocol"), (dict(corpora="enterface+emodb->savee"), "one"),
                          (dict(overrides={"epochs": 3}), "unknown setting.*epochs"), (dict(data="mine"), "data")):

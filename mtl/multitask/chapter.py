@@ -7,10 +7,17 @@ fold, the three :class:`~mtl.multitask.experiment.MultiTaskCell` methods and
 the PathNet transfer cell of the same folds. :meth:`RelatedPlan.run` computes
 the multi-task cells (or reads their records) and *reads* the PathNet ones:
 they belong to Tables 1 and 2 (committed for the default profile, computed by
-those chapters otherwise); only at the ``smoke`` profile, where a PathNet run
-takes seconds, are they computed here. Folds run (:data:`FOLDS_RUN`): the
-first only at ``classroom`` and ``smoke`` (the minute's budget), every one
-at ``default`` (the five folds of the committed PathNet records) and ``paper``.
+those chapters or ``mtl sweep`` otherwise); only at the ``smoke`` profile,
+where a PathNet run takes seconds, are they computed here. Folds run
+(:data:`FOLDS_RUN`): the first only at ``classroom`` and ``smoke`` (the
+minute's budget), every one of the protocol at ``default`` and ``paper`` (the
+speaker protocol gives SAVEE's four speakers four folds). Protocols and seeds
+run when the notebook leaves them at None: :data:`PROTOCOLS_RUN` and
+:data:`SEEDS_RUN` (the grid whose records are committed for the default
+profile).
+
+:func:`sweep_cells` gives ``mtl sweep --experiments related_method`` the
+same cells, so the grid runs on all cores, resumably, into the same records.
 
 :func:`results_table`, :func:`per_au_table` and :func:`paired_tests` turn the
 records into the chapter's tables; paired tests are
@@ -19,6 +26,7 @@ records into the chapter's tables; paired tests are
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +40,12 @@ from mtl.cells import parse_run_spec
 from mtl.config import DATA_MODES, PROTOCOLS, Config, check_choice, check_seeds, get_profile
 from mtl.errors import ConfigError, MissingDataError
 from mtl.multitask.experiment import MT_METHODS, MultiTaskCell, make_multitask_cell, training_for
-from mtl.records import reuse_stored
+from mtl.experiments import protocol_folds
+from mtl.records import read_record, reuse_stored, stored_record
 from mtl.runner import run
 
-__all__ = ["DIRECTIONS", "FOLDS_RUN", "METHOD_LABELS", "RelatedPlan", "plan_related", "record_rows",
-           "results_table", "per_au_table", "paired_tests"]
+__all__ = ["DIRECTIONS", "FOLDS_RUN", "METHOD_LABELS", "PROTOCOLS_RUN", "SEEDS_RUN", "RelatedPlan", "plan_related",
+           "sweep_cells", "record_rows", "results_table", "per_au_table", "paired_tests"]
 
 DIRECTIONS: tuple[str, ...] = ("enterface->savee", "savee->enterface")
 """``auxiliary->target``: the AUs of the first corpus, the emotions of the second."""
@@ -45,6 +54,10 @@ METHOD_LABELS = {"multitask": "multi-task (emotion + AUs)", "emotion_only": "emo
 _THRESHOLD = "au_threshold"
 FOLDS_RUN: dict[str, int] = {"smoke": 1, "classroom": 1}
 """How many of the k folds (the first ones) a profile runs; a profile not listed runs all k."""
+PROTOCOLS_RUN: dict[str, tuple[str, ...]] = {"smoke": ("paper",), "classroom": ("paper",)}
+"""Protocols a profile runs when ``protocol`` is None; a profile not listed runs all three (:data:`PROTOCOLS`)."""
+SEEDS_RUN: dict[str, tuple[int, ...]] = {}
+"""Seeds a profile runs when ``seeds`` is None; a profile not listed runs its config's seed (0)."""
 
 
 @dataclass
@@ -67,7 +80,8 @@ class RelatedPlan:
                 ("runs", "; ".join(f"{t} emotions + {a} AUs (its emotions withheld)" for a, t in self.directions)),
                 ("data", "; ".join(sorted({f"{c}: {k}" for cell in self.cells for c, k in cell.data}))),
                 ("protocol", ", ".join(self.protocols)),
-                ("folds", f"{self.config.folds}-fold; folds run: {', '.join(map(str, self.folds))}"),
+                ("folds", f"{self.config.folds}-fold (speaker protocol: at most one fold per speaker); folds run: "
+                          f"{', '.join(map(str, self.folds))}"),
                 ("seeds", ", ".join(map(str, self.seeds))),
                 ("network", f"residual CNN, width {self.training['width']}, blocks {list(self.training['blocks'])}"),
                 ("training", f"{self.training['steps']} SGD steps of {self.config.batch_size} crops; at most "
@@ -110,10 +124,10 @@ def plan_related(profile: str = "default", corpora: Sequence[str] | str | None =
         os.environ["MTL_DATA_ROOT"] = str(root)
     config = get_profile(profile, **{k: v for k, v in (("folds", folds), ("batch_size", batch_size)) if v is not None})
     data = check_choice(data or "auto", DATA_MODES, "data mode")
-    protocols = (protocol,) if isinstance(protocol, str) else tuple(protocol or (config.protocol,))
+    protocols = (protocol,) if isinstance(protocol, str) else tuple(protocol or PROTOCOLS_RUN.get(profile, PROTOCOLS))
     for name in protocols:
         check_choice(name, PROTOCOLS, "protocol")
-    seeds = check_seeds(config.seed if seeds is None else seeds)
+    seeds = check_seeds(SEEDS_RUN.get(profile, config.seed) if seeds is None else seeds)
     directions = []
     for text in ([corpora] if isinstance(corpora, str) else list(corpora or DIRECTIONS)):
         spec = parse_run_spec(text)
@@ -129,12 +143,65 @@ def plan_related(profile: str = "default", corpora: Sequence[str] | str | None =
         raise ConfigError(f"overrides: unknown setting(s) {', '.join(unknown)}; the settings are "
                           f"{', '.join([*training, _THRESHOLD])}")
     training.update(extra)
-    fold_list = tuple(range(min(FOLDS_RUN.get(profile, config.folds), config.folds)))
-    cells = [make_multitask_cell(method, target, auxiliary, config, protocol=name, seed=seed, fold=fold, data=data,
-                                 training=training, au_threshold=threshold)
-             for auxiliary, target in directions for name in protocols for seed in seeds for fold in fold_list
-             for method in MT_METHODS]
+    wanted = min(FOLDS_RUN.get(profile, config.folds), config.folds)
+    cells = []
+    for auxiliary, target in directions:
+        for name in protocols:
+            for seed in seeds:
+                first = [make_multitask_cell(method, target, auxiliary, config, protocol=name, seed=seed, fold=0,
+                                             data=data, training=training, au_threshold=threshold)
+                         for method in MT_METHODS]
+                for fold in range(min(wanted, _fold_count(first[0]))):
+                    cells += [dataclasses.replace(cell, pathnet=dataclasses.replace(cell.pathnet, fold=fold))
+                              for cell in first]
+    fold_list = tuple(sorted({cell.fold for cell in cells}))
     return RelatedPlan(profile, config, tuple(directions), protocols, seeds, fold_list, training, threshold, cells)
+
+
+def _fold_count(cell: MultiTaskCell) -> int:
+    """Folds ``cell``'s protocol gives its target: k, or for the speaker protocol at most the speakers.
+
+    Counting speakers loads the target's features, so a stored record of the
+    cell (or of its PathNet cell), which knows the count, is read first: the
+    book's committed records then need no data at all.
+    """
+    if cell.protocol != "speaker":
+        return cell.config.folds
+    for candidate in (cell, cell.pathnet):
+        path = stored_record(candidate)
+        if path is not None:
+            return int(read_record(path)["n_folds"])
+    return protocol_folds(cell.pathnet)
+
+
+def sweep_cells(profile: str = "default", protocols: Sequence[str] | None = None,
+                seeds: Sequence[int] | None = None, folds: Sequence[int] | None = None, data: str | None = None,
+                corpora: Sequence[str] | None = None, parameters: dict[str, Any] | None = None) -> list[MultiTaskCell]:
+    """The cells of ``mtl sweep --experiments related_method``: :func:`plan_related`'s, the same records.
+
+    ``folds`` are fold *indices* (the sweep's ``--folds``), None for the
+    profile's; ``parameters`` (``-p NAME VALUE``) may set the chapter's
+    ``folds`` (k) and ``batch_size`` and the settings of its ``overrides``
+    (e.g. ``steps``, ``au_threshold``); other Config fields are not settings
+    of this experiment and are an error.
+    """
+    parameters = dict(parameters or {})
+    k, batch_size = parameters.pop("folds", None), parameters.pop("batch_size", None)
+    allowed = {*training_for(profile), _THRESHOLD}
+    unknown = sorted(set(parameters) - allowed)
+    if unknown:
+        raise ConfigError(f"related_method: unknown parameter(s) {', '.join(unknown)}; it takes folds, batch_size "
+                          f"and {', '.join(sorted(allowed))}")
+    plan = plan_related(profile, corpora=list(corpora) if corpora else None, data=data, seeds=seeds,
+                        folds=k, protocol=list(protocols) if protocols else None, batch_size=batch_size,
+                        overrides=parameters or None)
+    if folds is None:
+        return plan.cells
+    missing = sorted(set(folds) - {cell.fold for cell in plan.cells})
+    if missing:
+        raise ConfigError(f"related_method: fold(s) {missing} are not among the folds the {profile} profile plans "
+                          f"({', '.join(map(str, plan.folds))})")
+    return [cell for cell in plan.cells if cell.fold in set(folds)]
 
 
 def record_rows(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -207,22 +274,29 @@ def per_au_table(rows: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
 def paired_tests(rows: pd.DataFrame) -> pd.DataFrame:
     """Multi-task against each baseline on the same (seed, fold) pairs: the mean difference and two p-values.
 
-    Emotion accuracy against emotion-only training and against PathNet
-    transfer; mean AU F1 against AU-only training.
+    Per direction and protocol: emotion accuracy and UAR against emotion-only
+    training and against PathNet transfer; mean AU F1 against AU-only
+    training. A baseline without records there (PathNet at a protocol or seed
+    Table 1 has not run) gives a row with 0 pairs, so that the gap shows.
     """
     contrasts = (("accuracy", "emotion_only"), ("accuracy", "pathnet"), ("uar", "emotion_only"),
                  ("uar", "pathnet"), ("au_f1", "au_only"))
     out = []
     for (direction, protocol), group in rows.groupby(["direction", "protocol"], sort=False):
         indexed = group.set_index(["method", "seed", "fold"])
+        methods = set(group["method"])
         for score, baseline in contrasts:
-            if baseline not in group["method"].values:
-                continue
-            pairs = pd.concat([indexed.loc[baseline][score].rename("a"), indexed.loc["multitask"][score].rename("b")],
-                              axis=1, join="inner").dropna()
-            test = paired_test(pairs["a"], pairs["b"])
+            if {baseline, "multitask"} <= methods:
+                pairs = pd.concat([indexed.loc[baseline][score].rename("a"),
+                                   indexed.loc["multitask"][score].rename("b")], axis=1, join="inner").dropna()
+                test = paired_test(pairs["a"], pairs["b"])
+                seeds = sorted(set(pairs.index.get_level_values("seed")))
+            else:
+                test, seeds = {"n": 0, "mean_difference": float("nan"), "t_p": float("nan"),
+                               "wilcoxon_p": float("nan")}, []
             out.append({"run (AUs->emotions)": direction, "protocol": protocol, "score": _SCORES[score],
                         "multi-task against": METHOD_LABELS[baseline], "pairs": test["n"],
+                        "seeds": ", ".join(map(str, seeds)) or "–",
                         "mean difference": round(test["mean_difference"], 3), "t-test p": _p(test["t_p"]),
                         "Wilcoxon p": _p(test["wilcoxon_p"])})
     return pd.DataFrame(out)

@@ -3,11 +3,30 @@
 Du, Tao & Martinez (2014) :cite:`du2014compound` photographed 230 people
 posing 21 categories -- the six basic emotions, neutral aside, and 15
 *compound* ones such as "happily surprised" -- and coded the facial action
-units (AUs) each category used. :data:`COMPOUNDS` holds the 15 compound
-categories with the AUs of their prototypes: ``aus``, the AUs most of their
-subjects used, and ``secondary``, AUs a part of them added. The table was
-**transcribed from memory of the paper's Table 1** (not re-read for this
-code): check it against the paper before relying on any one entry.
+units (AUs) each category used: the AUs present in more than 70 % of their
+subjects, and, in brackets, AUs a part of them added (their Table 1).
+:data:`COMPOUNDS` holds the 15 compound categories with ``aus`` (the
+prototype AUs) and ``secondary`` (the added ones).
+
+Where the numbers come from. The table was first transcribed from memory of
+that Table 1; the table itself could not be read for this project (search
+found a copy of the paper's text, https://sic.pm/s/40/compound-facial-expressions-of-emotion/cached/,
+whose excerpts describe the table -- 70 %, brackets -- but do not hold it).
+What could be checked is
+:data:`SIGNATURE_SOURCE`: a list of the *prototype* AUs of 23 categories
+(the six basic ones, the paper's 15 compounds, and "happily sad" and
+"happily fearful": Du & Martinez's 2015 overview counts 17 compound
+expressions) that three public GitHub files carry identically, each sorting
+the AU-annotated images of the EmotioNet challenge into these categories
+(found with this project's code search, which did not name their
+repositories). A third party's list, then, not the paper's table.
+It agrees with the transcription for 13 of the 15 compounds and contradicts
+it for two, which follow the list here (:data:`CORRECTED`): sadly fearful
+(1, 4, 15, 25, not 1, 4, 20, 25) and sadly angry (4, 7, 15, not 4, 15). The
+*secondary* AUs are in no source found: they remain the unverified
+transcription (:attr:`Compound.verified` says which parts were checked).
+Compound-expression results depend on these signatures, so their hash
+(:func:`signature_hash`) is part of every multi-task cell's key.
 
 The synthetic face generator (:mod:`mtl.synthetic.faces`) draws 13 AUs
 (:data:`mtl.synthetic.faces.AU_NUMBERS`); AU10 (upper lip raiser), AU11,
@@ -35,10 +54,17 @@ import numpy as np
 
 from mtl.errors import ConfigError
 from mtl.features.faces import face_track
+from mtl.io import stable_hash
 from mtl.synthetic import faces
 
-__all__ = ["Compound", "COMPOUNDS", "NOT_RENDERED", "rendered_aus", "compound_apex", "compound_faces",
-           "prototypes", "predict_compounds"]
+__all__ = ["Compound", "COMPOUNDS", "CORRECTED", "NOT_RENDERED", "SIGNATURE_SOURCE", "signature_hash", "rendered_aus",
+           "compound_apex", "compound_faces", "prototypes", "predict_compounds"]
+
+
+SIGNATURE_SOURCE = ("the prototype AUs of 23 categories in three identical public GitHub files that sort the EmotioNet "
+                    "challenge's AU-annotated images into categories (a third party's list); Du, Tao & Martinez (2014), "
+                    "Table 1, itself not read")
+"""What :attr:`Compound.aus` was checked against (module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -49,16 +75,21 @@ class Compound:
     emotions: tuple[str, str]
     """The two basic emotions it combines (canonical names of :mod:`mtl.corpora.labels`)."""
     aus: tuple[int, ...]
-    """AUs of the prototype (used by most subjects)."""
+    """AUs of the prototype (used by most subjects): as in :data:`SIGNATURE_SOURCE`."""
     secondary: tuple[int, ...] = ()
-    """AUs some subjects added."""
+    """AUs some subjects added: transcribed from memory, in no source found (unverified)."""
+    verified: str = "prototype AUs as in SIGNATURE_SOURCE; secondary AUs unverified"
 
 
 COMPOUNDS: dict[str, Compound] = {c.name: c for c in (
     Compound("happily surprised", ("happiness", "surprise"), (1, 2, 12, 25), (5, 26)),
     Compound("happily disgusted", ("happiness", "disgust"), (10, 12, 25), (4, 6, 9)),
-    Compound("sadly fearful", ("sadness", "fear"), (1, 4, 20, 25), (2, 5, 6, 15)),
-    Compound("sadly angry", ("sadness", "anger"), (4, 15), (6, 7, 11, 17)),
+    # The source's prototype; the transcription had 1, 4, 20, 25 with AU15 secondary (AU20 is dropped: no source).
+    Compound("sadly fearful", ("sadness", "fear"), (1, 4, 15, 25), (2, 5, 6),
+             "prototype AUs corrected to SIGNATURE_SOURCE (was 1, 4, 20, 25); secondary AUs unverified"),
+    # The source's prototype; the transcription had 4, 15 with AU7 secondary.
+    Compound("sadly angry", ("sadness", "anger"), (4, 7, 15), (6, 11, 17),
+             "prototype AUs corrected to SIGNATURE_SOURCE (was 4, 15); secondary AUs unverified"),
     Compound("sadly surprised", ("sadness", "surprise"), (1, 4, 25, 26), (2, 6)),
     Compound("sadly disgusted", ("sadness", "disgust"), (4, 10), (1, 6, 9, 11, 15, 17, 25)),
     Compound("fearfully angry", ("fear", "anger"), (4, 20, 25), (5, 7, 10, 11)),
@@ -71,7 +102,16 @@ COMPOUNDS: dict[str, Compound] = {c.name: c for c in (
     Compound("hatred", ("anger", "disgust"), (4, 7, 10), (17, 24)),
     Compound("awed", ("fear", "surprise"), (1, 2, 5, 25), (4, 20, 26)),
 )}
-"""The 15 compound categories of Du, Tao & Martinez (2014), Table 1 (from memory: see the module docstring)."""
+"""The 15 compound categories of Du, Tao & Martinez (2014), Table 1; how far checked: the module docstring."""
+
+CORRECTED: tuple[str, ...] = tuple(name for name, c in COMPOUNDS.items() if "corrected" in c.verified)
+"""Compounds whose prototype AUs the source contradicted, now as in the source."""
+
+
+def signature_hash() -> str:
+    """Hash of every compound's name, emotions and AUs: a key part of each record that scores compounds."""
+    return stable_hash([[c.name, list(c.emotions), list(c.aus), list(c.secondary)] for c in COMPOUNDS.values()])
+
 
 NOT_RENDERED: tuple[int, ...] = tuple(sorted({au for c in COMPOUNDS.values() for au in c.aus + c.secondary}
                                              - set(faces.AU_NUMBERS)))

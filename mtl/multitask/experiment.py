@@ -9,7 +9,12 @@ and the reverse). Three methods, one network:
 ``"multitask"``     the target's training fold (emotion labels) and the
                     auxiliary corpus (AU labels) in one run, the masked loss;
 ``"emotion_only"``  the target's training fold alone, ``tasks="emotion"``;
-``"au_only"``       the auxiliary corpus alone, ``tasks="au"``.
+``"au_only"``       the auxiliary corpus alone, ``tasks="au"``. It sees nothing of the
+                    target, so its network is the same for every fold and protocol of
+                    one seed: it is trained once per (auxiliary corpus, data, seed,
+                    settings) under a lock, kept in the cache
+                    (``checkpoints/<training key>/au_only.pt``) and scored on each
+                    cell's held-out rows.
 
 Same folds as PathNet. Every cell wraps the PathNet transfer cell of the
 same target, source = auxiliary corpus, classes, protocol, seed and fold
@@ -27,8 +32,12 @@ training) predicted by the nearest AU prototype, alone and with the emotion
 outputs. Inputs are standardised per feature on the training rows.
 
 The record is :func:`mtl.records.build_record`'s layout with the cell's
-``method`` and four fields of the kind: ``auxiliary``, ``training`` (the
-estimator's settings), ``au_threshold`` and ``pathnet_cell_key``.
+``method`` and five fields of the kind: ``auxiliary``, ``training`` (the
+estimator's settings), ``au_threshold``, ``pathnet_cell_key`` and
+``compound_signatures`` (:func:`mtl.multitask.compound.signature_hash`, also
+in the key: a corrected signature computes the cells again). Its
+``target_seconds`` is the fit's own clock (summed over resumes; for
+``au_only``, the one shared training's).
 :func:`run_multitask_cell` is registered for the kind, so ``mtl sweep``
 computes these cells as any other.
 """
@@ -36,30 +45,29 @@ computes these cells as any other.
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mtl.cells import Cell, delegate_attributes, make_cell
-from mtl.config import Config
+from mtl.cells import Cell, config_key, delegate_attributes, make_cell
+from mtl.config import PAPER, Config
 from mtl.errors import ConfigError
 from mtl.evaluation import Standardizer, au_scores, evaluate, recording_keys
-from mtl.io import stable_hash
-from mtl.multitask.compound import COMPOUNDS, compound_faces, predict_compounds
+from mtl.io import file_lock, stable_hash
+from mtl.multitask.compound import COMPOUNDS, compound_faces, predict_compounds, signature_hash
 from mtl.multitask.data import DEFAULT_THRESHOLD, au_occurrence, check_same_aus, load_au_faces
 from mtl.multitask.estimator import MultiTaskClassifier
 from mtl.pathnet import StateFileError
 from mtl.pathnet.checks import describe_device, numpy_generator, torch_device
-from mtl.paths import results_dir
+from mtl.paths import cache_dir, results_dir
 from mtl.datasets import corpus_root
 from mtl.records import RunResult, build_record, record_cell, reuse_stored
 from mtl.runner import checkpoint_path, outer_split, register_kind, store_record
 
-__all__ = ["EXPERIMENT", "MT_METHODS", "TRAINING", "MultiTaskCell", "make_multitask_cell", "record_multitask_cell",
-           "run_multitask_cell"]
+__all__ = ["EXPERIMENT", "MT_METHODS", "TRAINING", "MultiTaskCell", "au_only_key", "make_multitask_cell",
+           "record_multitask_cell", "run_multitask_cell"]
 
 EXPERIMENT = "related_method"
 MT_METHODS: tuple[str, ...] = ("multitask", "emotion_only", "au_only")
@@ -90,12 +98,16 @@ class MultiTaskCell:
     training: tuple[tuple[str, Any], ...]
     au_threshold: float = DEFAULT_THRESHOLD
     experiment: str = EXPERIMENT
+    compound_signatures: str = ""
+    """Hash of the compound signatures the record scores (default: the current ones, :func:`signature_hash`)."""
 
     def __post_init__(self) -> None:
         if self.method not in MT_METHODS:
             raise ConfigError(f"method must be one of {', '.join(MT_METHODS)}, got {self.method!r}")
         if len(self.pathnet.sources) != 1:
             raise ConfigError(f"a multi-task cell has one auxiliary corpus, got {self.pathnet.sources}")
+        if not self.compound_signatures:
+            object.__setattr__(self, "compound_signatures", signature_hash())
 
     @property
     def auxiliary(self) -> str:
@@ -110,7 +122,7 @@ class MultiTaskCell:
     def key(self) -> str:
         return stable_hash({"kind": "multitask", "method": self.method, "pathnet": self.pathnet.key,
                             "training": [[k, list(v) if isinstance(v, tuple) else v] for k, v in self.training],
-                            "au_threshold": self.au_threshold})
+                            "au_threshold": self.au_threshold, "compounds": self.compound_signatures})
 
     @property
     def record_path(self) -> Path:
@@ -150,7 +162,7 @@ def record_multitask_cell(record: dict[str, Any]) -> MultiTaskCell:
     pathnet = record_cell({**record, "method": "transfer", "sources": [record["auxiliary"]["corpus"]]})
     training = {k: tuple(v) if isinstance(v, list) else v for k, v in record["training"].items()}
     return MultiTaskCell(record["method"], pathnet, tuple(sorted(training.items())), float(record["au_threshold"]),
-                         record["experiment"])
+                         record["experiment"], record.get("compound_signatures", ""))
 
 
 @functools.lru_cache(maxsize=2)
@@ -166,6 +178,19 @@ def _fit(model: MultiTaskClassifier, checkpoint: Path, **data: Any) -> None:
     except StateFileError:
         checkpoint.unlink(missing_ok=True)
         model.fit(checkpoint_path=checkpoint, **data)
+
+
+def au_only_key(cell: MultiTaskCell, data_kind: str, au_names: list[str]) -> str:
+    """Key of the one training an ``au_only`` cell shares with every fold and protocol of its seed."""
+    return stable_hash({"kind": "multitask-au-only", "auxiliary": cell.auxiliary, "data": data_kind,
+                        "config": config_key(_fold_free(cell.config)), "au_names": au_names,
+                        "training": [[k, list(v) if isinstance(v, tuple) else v] for k, v in cell.training],
+                        "au_threshold": cell.au_threshold})
+
+
+def _fold_free(config: Config) -> Config:
+    """``config`` with the paper's protocol and k: what a run that sees no target fold trains under."""
+    return config.replace(protocol=PAPER.protocol, folds=PAPER.folds)
 
 
 def run_multitask_cell(cell: MultiTaskCell, progress: bool = False) -> dict[str, Any]:
@@ -196,12 +221,17 @@ def run_multitask_cell(cell: MultiTaskCell, progress: bool = False) -> dict[str,
         aux_provenance = {**aux.provenance, "n_samples_used": int(len(rows))}
     X = np.concatenate(parts_X)
     scaler = Standardizer().fit(X)
-    model = MultiTaskClassifier(cell.config, tasks=_TASKS[cell.method], n_classes=len(cell.classes),
-                                au_names=target_names, progress=progress, **settings)
-    started = time.perf_counter()
-    _fit(model, checkpoint_path(cell.key), X=scaler.transform(X), y=np.concatenate(parts_y),
-         au=np.concatenate(parts_au))
-    seconds = time.perf_counter() - started
+    shared = cell.method == "au_only"  # trained once for every fold and protocol (module docstring)
+    model = MultiTaskClassifier(_fold_free(cell.config) if shared else cell.config, tasks=_TASKS[cell.method],
+                                n_classes=len(cell.classes), au_names=target_names, progress=progress, **settings)
+    data = dict(X=scaler.transform(X), y=np.concatenate(parts_y), au=np.concatenate(parts_au))
+    if shared:
+        key = au_only_key(cell, kinds[cell.auxiliary], target_names)
+        with file_lock(cache_dir() / "locks" / f"au-only-{key}.lock"):
+            _fit(model, checkpoint_path(key, "au_only.pt"), **data)
+    else:
+        _fit(model, checkpoint_path(cell.key), **data)
+    seconds = float(model.history_[-1]["elapsed"])
     held_out = split.samples.iloc[split.held_out]
     X_test = scaler.transform(split.features.X, split.held_out)
     compound_X, compound_y, compound_names = _compounds(people, cell.seed)
@@ -231,7 +261,8 @@ def run_multitask_cell(cell: MultiTaskCell, progress: bool = False) -> dict[str,
     record = build_record(cell, result, extra={
         "auxiliary": {"corpus": cell.auxiliary, "provenance": aux_provenance},
         "training": {k: list(v) if isinstance(v, tuple) else v for k, v in cell.training},
-        "au_threshold": cell.au_threshold, "pathnet_cell_key": cell.pathnet.key})
+        "au_threshold": cell.au_threshold, "pathnet_cell_key": cell.pathnet.key,
+        "compound_signatures": cell.compound_signatures})
     return store_record(cell.record_path, record, cell.key)
 
 
