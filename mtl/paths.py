@@ -68,7 +68,7 @@ def use_private_numba_cache() -> None:
     environment moved to another CPU (a migrated virtual machine, a shared
     home folder) then loads machine code compiled for the other one, and
     ``librosa.pyin`` can crash the interpreter (seen here: a segmentation
-    fault in ``librosa.util.localmin`` after a move from an AVX-512 machine to
+    fault in ``librosa.util.localmin`` after a move to another CPU, here
     an AVX2 one). A folder per CPU model and instruction set cannot be stale
     in that way. Called when :mod:`mtl` is imported; it leaves a
     ``NUMBA_CACHE_DIR`` that is set alone, and does nothing once numba is
