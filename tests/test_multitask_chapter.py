@@ -10,13 +10,14 @@ import pytest
 from mtl.config import PROTOCOLS, get_profile
 from mtl.errors import ConfigError
 from mtl.multitask import chapter
-from mtl.multitask.chapter import PROTOCOLS_RUN, paired_tests, plan_related, record_rows, sweep_cells
+from mtl.multitask.chapter import PROTOCOLS_RUN, SEEDS_RUN, paired_tests, plan_related, record_rows, sweep_cells
 
 
 def test_a_profile_runs_its_protocols_and_seeds_when_the_notebook_leaves_them_at_none():
     assert plan_related("smoke").protocols == PROTOCOLS_RUN["smoke"] == ("paper",)
     plan = plan_related("default", protocol=["paper", "utterance"])
-    assert plan.protocols == ("paper", "utterance") and plan.seeds == (0,) and len(plan.cells) == 2 * 2 * 5 * 3
+    assert plan.protocols == ("paper", "utterance") and plan.seeds == SEEDS_RUN["default"] == (0, 1, 2)
+    assert len(plan.cells) == 2 * 2 * 5 * 3 * 3
     assert set(PROTOCOLS) == {"paper", "utterance", "speaker"} and "default" not in PROTOCOLS_RUN
 
 
@@ -27,7 +28,7 @@ def test_speaker_folds_come_from_a_stored_record_before_any_data_is_loaded(monke
     monkeypatch.setattr(chapter, "protocol_folds", no_loading)
     monkeypatch.setattr(chapter, "stored_record", lambda cell: Path("stored.json"))
     monkeypatch.setattr(chapter, "read_record", lambda path: {"n_folds": 4})
-    plan = plan_related("default", corpora="enterface->savee", protocol="speaker")
+    plan = plan_related("default", corpora="enterface->savee", protocol="speaker", seeds=0)
     assert plan.folds == (0, 1, 2, 3) and len(plan.cells) == 4 * 3
     assert [c.method for c in plan.cells[:3]] == ["multitask", "emotion_only", "au_only"]
     assert {c.pathnet.fold for c in plan.cells} == {c.fold for c in plan.cells} == {0, 1, 2, 3}

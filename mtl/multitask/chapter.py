@@ -56,7 +56,7 @@ FOLDS_RUN: dict[str, int] = {"smoke": 1, "classroom": 1}
 """How many of the k folds (the first ones) a profile runs; a profile not listed runs all k."""
 PROTOCOLS_RUN: dict[str, tuple[str, ...]] = {"smoke": ("paper",), "classroom": ("paper",)}
 """Protocols a profile runs when ``protocol`` is None; a profile not listed runs all three (:data:`PROTOCOLS`)."""
-SEEDS_RUN: dict[str, tuple[int, ...]] = {}
+SEEDS_RUN: dict[str, tuple[int, ...]] = {"default": (0, 1, 2)}
 """Seeds a profile runs when ``seeds`` is None; a profile not listed runs its config's seed (0)."""
 
 
