@@ -18,11 +18,7 @@ hyperparameters; :func:`mtl.config.get_profile` derives the ``smoke``,
 ``default`` and ``paper`` profiles from it.
 """
 
-from mtl.paths import use_private_numba_cache
-
-use_private_numba_cache()  # before anything imports librosa (and numba): see its docstring
-
-from mtl.config import Config, get_profile, PROFILES  # noqa: E402
+from mtl.config import Config, get_profile, PROFILES
 
 __version__ = "0.1.0"
 __all__ = ["Config", "get_profile", "PROFILES", "__version__"]

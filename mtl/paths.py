@@ -9,7 +9,6 @@ variable               meaning                                         default
 ``MTL_DATA_ROOT``      folder holding real corpora (``emodb/`` ...)    ``<project>/data``
 ``MTL_CACHE_DIR``      synthetic corpora and feature caches            ``<project>/.cache``
 ``MTL_RESULTS_DIR``    result records written by experiment runs       ``<project>/results``
-``NUMBA_CACHE_DIR``    numba's compiled code (librosa's helpers)       ``<cache>/numba/<cpu>``
 =====================  ==============================================  ==========================
 
 ``<project>`` is the checkout that holds this package (the folder with
@@ -23,11 +22,8 @@ turns ``<data root>/emodb`` into ``$MTL_DATA_ROOT/emodb``.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import platform
 import re
-import sys
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -59,39 +55,6 @@ def cache_dir() -> Path:
 def results_dir() -> Path:
     """Folder of result records (``MTL_RESULTS_DIR``)."""
     return _env_path("MTL_RESULTS_DIR", project_root() / "results")
-
-
-def use_private_numba_cache() -> None:
-    """Point numba's cache (librosa's compiled helpers) at a folder per CPU under :func:`cache_dir`.
-
-    By default numba writes its compiled code beside the installed librosa. An
-    environment moved to another CPU (a migrated virtual machine, a shared
-    home folder) then loads machine code compiled for the other one, and
-    ``librosa.pyin`` can crash the interpreter (seen here: a segmentation
-    fault in ``librosa.util.localmin`` after a move to another CPU, here
-    an AVX2 one). A folder per CPU model and instruction set cannot be stale
-    in that way. Called when :mod:`mtl` is imported; it leaves a
-    ``NUMBA_CACHE_DIR`` that is set alone, and does nothing once numba is
-    imported (numba reads the variable at its import).
-    """
-    if os.environ.get("NUMBA_CACHE_DIR") or "numba" in sys.modules:
-        return
-    os.environ["NUMBA_CACHE_DIR"] = str(cache_dir() / "numba" / cpu_key())
-
-
-def cpu_key() -> str:
-    """A short name of this CPU: its architecture and a digest of its model name and instruction-set flags."""
-    described = platform.machine()
-    try:
-        lines = Path("/proc/cpuinfo").read_text(errors="replace").splitlines()
-    except OSError:
-        lines = [platform.processor()]
-    for line in lines:
-        if line.startswith(("model name", "flags", "Features")):
-            described += "\n" + line
-            if described.count("\n") == 2:
-                break
-    return f"{platform.machine() or 'cpu'}-{hashlib.sha1(described.encode()).hexdigest()[:10]}"
 
 
 def _symbolic_folders() -> list[tuple[str, Path]]:
