@@ -36,6 +36,7 @@ from typing import Any
 from mtl.ablation.grid import DEFAULT_SOURCES
 from mtl.ablation.nested import NestedSelection
 from mtl.io import read_json
+from mtl.reference.analysis import PATHNET_EXPERIMENT
 from mtl.reference.diagnosed import DiagnosedCell
 from mtl.results import default_search_path
 
@@ -43,9 +44,6 @@ __all__ = ["INNER_EXPERIMENT", "VARIANTS", "FUNCTIONALS", "VariantSelection", "s
 
 INNER_EXPERIMENT = "where089-nested"
 """Experiment (folder under ``results_dir()/runs``) of the selection's inner runs and saved parameters."""
-
-PATHNET_EXPERIMENT = "where089-pathnet"
-"""Experiment of the refits (:data:`mtl.reference.analysis.PATHNET_EXPERIMENT`, repeated to avoid a cycle)."""
 
 VARIANTS: list[dict[str, Any]] = [
     {},
