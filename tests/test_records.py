@@ -20,7 +20,7 @@ from mtl.results import load_records
 
 SMOKE = get_profile("smoke")
 COMMITTED = project_root() / "results" / "real"
-COUNTS = {"ablation": 120, "ablation-nested": 120, "real_recordings": 30, "where089-reference": 150, "where089-pathnet": 74, "where089-nested": 270}
+COUNTS = {"ablation": 120, "ablation-nested": 120, "real_recordings": 70, "where089-reference": 180, "where089-pathnet": 75, "where089-nested": 270}
 """Committed records per experiment folder (the chapters read these)."""
 
 
