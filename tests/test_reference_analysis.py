@@ -65,3 +65,23 @@ def test_the_chapter_tables_read_reference_and_pathnet_records_side_by_side(fold
 def test_no_records_give_empty_tables(tmp_path):
     frame = analysis.load_where089(tmp_path / "nothing")
     assert frame.empty and analysis.method_table(frame).empty and analysis.ga_table(frame).empty
+
+
+def test_a_cell_recorded_plain_and_with_its_diagnostics_counts_once_as_the_diagnosed_record(folder):
+    from mtl.reference.diagnosed import DiagnosedCell
+
+    scratch = ablation_cell("scratch", 0, protocol="speaker", experiment="real_recordings")
+    diagnosed = DiagnosedCell(scratch)
+    result = RunResult(metrics=_record(scratch, SCRATCH[0])["metrics"], n_train=400, n_test=100, n_folds=5,
+                       target_seconds=36.0, provenance={"kind": "real", "copy": "test copy", "content_hash": "abc"},
+                       ga={"tie_fraction": 0.5})
+    record = build_record(scratch, result, key=diagnosed.key,
+                          extra={"stage": "ga-diagnostics", "outer_cell_key": scratch.key, "ga": result.ga})
+    # Written after the plain records, so the diagnosed one is the later of the two to be read.
+    write_record(folder / analysis.PATHNET_EXPERIMENT / f"{diagnosed.key}.json",
+                 {**record, "experiment": analysis.PATHNET_EXPERIMENT})
+    frame = analysis.load_where089(folder)
+    rows = frame[frame["label"] == "PathNet scratch"]
+    assert len(rows) == 5 and sorted(rows["fold"]) == [0, 1, 2, 3, 4]
+    assert rows.set_index("fold").loc[0, "record"]["stage"] == "ga-diagnostics"
+    assert analysis.ga_table(frame)["diagnosed"].sum() == 1

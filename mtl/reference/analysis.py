@@ -55,8 +55,8 @@ def load_where089(records_dir: str | Path | None = None) -> pd.DataFrame:
     :data:`REFERENCE_EXPERIMENT` and :data:`_PATHNET_SOURCES` are read. The
     ``label`` names the method and, for a PathNet variant, its settings
     beyond the paper's (``G=50, module_type=conv``); a cell recorded twice
-    (once plain, once with its diagnostics) counts once. Empty when nothing
-    is committed.
+    (once plain, once with its diagnostics) counts once, as its diagnosed
+    record. Empty when nothing is committed.
     """
     folder = Path(records_dir) if records_dir is not None else project_root() / "results" / "real"
     folders = [folder / name for name in (REFERENCE_EXPERIMENT, *_PATHNET_SOURCES) if (folder / name).is_dir()]
@@ -66,9 +66,12 @@ def load_where089(records_dir: str | Path | None = None) -> pd.DataFrame:
     frame = frame[frame["data_kind"] == "real"].copy()
     frame["family"] = np.where(frame["method"].isin(PATHNET_METHODS), "PathNet", "reference")
     frame["label"] = [_label(m, s, r) for m, s, r in zip(frame["method"], frame["sources"], frame["record"])]
+    diagnosed = frame["record"].map(lambda r: r.get("stage") == "ga-diagnostics")
     outer = frame["record"].map(lambda r: r.get("outer_cell_key") if r.get("stage") == "ga-diagnostics" else None)
     frame["same_cell"] = outer.fillna(frame["cell_key"])
-    return frame.drop_duplicates(["same_cell"]).reset_index(drop=True)
+    # Of a cell recorded twice the diagnosed record is kept: the same run (the same metrics), and its diagnostics.
+    order = np.argsort(~diagnosed.to_numpy(dtype=bool), kind="stable")
+    return frame.iloc[order].drop_duplicates(["same_cell"]).sort_index().reset_index(drop=True)
 
 
 def load_inner_runs(records_dir: str | Path | None = None) -> pd.DataFrame:
