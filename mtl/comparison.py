@@ -243,7 +243,12 @@ class Comparison:
         folds_text = (f"{complete.pop()} folds" if len(complete) == 1 and len(folds) == 1
                       else f"the folds done ({', '.join(folds)})")
         seeds = sorted(set(done["Seeds"]))
-        seeds_text = f"seed{'s' if len(seeds) > 1 or ',' in seeds[0] else ''} {'; '.join(seeds)}"
+        if len(seeds) == 1:
+            seeds_text = f"seed{'s' if ',' in seeds[0] else ''} {seeds[0]}"
+        else:  # methods run at different seeds: name each method's
+            methods = {s: sorted({METHOD_NAMES.get(m, m) for m in done.loc[done["Seeds"] == s, "Method"]})
+                       for s in seeds}
+            seeds_text = "seeds " + "; ".join(f"{s} ({', '.join(methods[s])})" for s in seeds)
         sentences.append(f"Each of our numbers is the mean ± sd over {folds_text} and {seeds_text}.")
         kinds = set(done["Data"])
         if kinds == {"real"}:
