@@ -4,29 +4,33 @@ Du, Tao & Martinez (2014) :cite:`du2014compound` photographed 230 people
 posing 21 categories -- the six basic emotions, neutral aside, and 15
 *compound* ones such as "happily surprised" -- and coded the facial action
 units (AUs) each category used: the AUs present in more than 70 % of their
-subjects, and, in brackets, AUs a part of them added (their Table 1).
-:data:`COMPOUNDS` holds the 15 compound categories with ``aus`` (the
-prototype AUs) and ``secondary`` (the added ones).
+subjects, and, in brackets, AUs a part of them added, with the share of
+subjects who did (their Table 1). :data:`COMPOUNDS` holds the 15 compound
+categories with ``aus`` (the prototype AUs), ``secondary`` (the added ones)
+and ``secondary_percent`` (the share of subjects for each added one).
 
-Where the numbers come from. The table was first transcribed from memory of
-that Table 1; the table itself could not be read for this project (search
-found a copy of the paper's text, https://sic.pm/s/40/compound-facial-expressions-of-emotion/cached/,
-whose excerpts describe the table -- 70 %, brackets -- but do not hold it).
-What could be checked is
-:data:`SIGNATURE_SOURCE`: a list of the *prototype* AUs of 23 categories
-(the six basic ones, the paper's 15 compounds, and "happily sad" and
-"happily fearful": Du & Martinez's 2015 overview counts 17 compound
-expressions) that three public GitHub files carry identically, each sorting
-the AU-annotated images of the EmotioNet challenge into these categories
-(found with this project's code search, which did not name their
-repositories). A third party's list, then, not the paper's table.
-It agrees with the transcription for 13 of the 15 compounds and contradicts
-it for two, which follow the list here (:data:`CORRECTED`): sadly fearful
-(1, 4, 15, 25, not 1, 4, 20, 25) and sadly angry (4, 7, 15, not 4, 15). The
-*secondary* AUs are in no source found: they remain the unverified
-transcription (:attr:`Compound.verified` says which parts were checked).
-Compound-expression results depend on these signatures, so their hash
-(:func:`signature_hash`) is part of every multi-task cell's key.
+Where the numbers come from (:data:`SIGNATURE_SOURCE`). The paper's PDF
+could not be read for this project; a copy of its text found by search
+(https://sic.pm/s/40/compound-facial-expressions-of-emotion/cached/)
+describes the table -- 70 %, brackets, percentages -- without holding it.
+The table's rows were found in two public transcriptions that agree AU for
+AU on all 21 categories, prototype and bracketed AUs alike: a comment in a
+modified OpenFace source file (GitHub ``LieAnn/ACT409``,
+``OpenFace/lib/local/Utilities/src/RecorderCSV.cpp``), which also gives the
+percentages, and a Markdown file that cites the paper's PubMed Central copy
+(PMC3992629) and lists the prototype and bracketed AUs (the code search that
+found it did not name its repository). Some bracketed AUs carry an asterisk
+in the first transcription, unexplained there; it is not kept.
+
+An earlier version of this table followed, for the prototypes, a list of 23
+categories that sorts the EmotioNet challenge's AU-annotated images (three
+identical public files) and, for the bracketed AUs, memory. That list is a
+third party's categories, not Table 1: it differs from the transcriptions in
+sadly fearful (1, 4, 15, 25), sadly angry (4, 7, 15), appalled (4, 9, 10) and
+hatred (4, 7, 10); from memory came a wrong bracketed AU of disgustedly
+surprised (26 for 4) and of appalled and hatred. All now follow Table 1 as
+transcribed. Compound-expression results depend on these signatures, so
+their hash (:func:`signature_hash`) is part of every multi-task cell's key.
 
 The synthetic face generator (:mod:`mtl.synthetic.faces`) draws 13 AUs
 (:data:`mtl.synthetic.faces.AU_NUMBERS`); AU10 (upper lip raiser), AU11,
@@ -34,7 +38,11 @@ AU17 (chin raiser), AU24 (lip pressor) and AU25 (lips part) are not among
 them, so a compound is rendered with the AUs of its signature the generator
 has (:func:`rendered_aus`), the others listed in :data:`NOT_RENDERED`:
 each prototype AU at the clip's apex level, each secondary one at half of it
-(:func:`compound_apex`).
+(:func:`compound_apex`). Without those AUs, *angrily disgusted* (4, 10, 17
+[7, 9, 24]) and *hatred* (4, 10 [7, 9, 17, 24]) are both drawn as AU4 with
+AU7 and AU9 at half level, and both combine anger and disgust: on the
+synthetic faces they are one expression (:data:`RENDERED_TWINS`), so at most
+14 of the 15 compounds can be told apart.
 
 Prediction without compound labels (:func:`predict_compounds`): a model
 trained on the basic emotions and on AU occurrence gives, for a face, the
@@ -42,7 +50,8 @@ probability of every AU; the compound predicted is the one whose AU
 prototype (1 for a prototype AU, 0.5 for a secondary one, 0 otherwise) is
 nearest (squared Euclidean distance). Optionally the emotion outputs vote
 too: ``emotion_weight`` times the summed probability of the two basic
-emotions the compound combines is added to the score.
+emotions the compound combines is added to the score. Between twins the one
+listed first in :data:`COMPOUNDS` wins.
 """
 
 from __future__ import annotations
@@ -57,55 +66,58 @@ from mtl.features.faces import face_track
 from mtl.io import stable_hash
 from mtl.synthetic import faces
 
-__all__ = ["Compound", "COMPOUNDS", "CORRECTED", "NOT_RENDERED", "SIGNATURE_SOURCE", "signature_hash", "rendered_aus",
-           "compound_apex", "compound_faces", "prototypes", "predict_compounds"]
+__all__ = ["Compound", "COMPOUNDS", "NOT_RENDERED", "RENDERED_TWINS", "SIGNATURE_SOURCE", "signature_hash",
+           "rendered_aus", "compound_apex", "compound_faces", "prototypes", "predict_compounds"]
 
 
-SIGNATURE_SOURCE = ("the prototype AUs of 23 categories in three identical public GitHub files that sort the EmotioNet "
-                    "challenge's AU-annotated images into categories (a third party's list); Du, Tao & Martinez (2014), "
-                    "Table 1, itself not read")
-"""What :attr:`Compound.aus` was checked against (module docstring)."""
+SIGNATURE_SOURCE = ("Du, Tao & Martinez (2014), Table 1, as transcribed identically by two public files: a comment in "
+                    "GitHub LieAnn/ACT409, OpenFace/lib/local/Utilities/src/RecorderCSV.cpp (with the percentages), "
+                    "and a Markdown file citing PMC3992629; the paper's PDF itself not read")
+"""What :data:`COMPOUNDS` was checked against (module docstring)."""
 
 
 @dataclass(frozen=True)
 class Compound:
-    """One compound expression of Du, Tao & Martinez (2014)."""
+    """One compound expression of Du, Tao & Martinez (2014), a row of their Table 1."""
 
     name: str
     emotions: tuple[str, str]
     """The two basic emotions it combines (canonical names of :mod:`mtl.corpora.labels`)."""
     aus: tuple[int, ...]
-    """AUs of the prototype (used by most subjects): as in :data:`SIGNATURE_SOURCE`."""
+    """AUs of the prototype (used by more than 70 % of the subjects)."""
     secondary: tuple[int, ...] = ()
-    """AUs some subjects added: transcribed from memory, in no source found (unverified)."""
-    verified: str = "prototype AUs as in SIGNATURE_SOURCE; secondary AUs unverified"
+    """AUs some subjects added (the table's brackets)."""
+    secondary_percent: tuple[int, ...] = ()
+    """Share of the subjects who added each of :attr:`secondary`, percent."""
+
+    def __post_init__(self):
+        if len(self.secondary_percent) != len(self.secondary):
+            raise ConfigError(f"compound {self.name!r}: {len(self.secondary)} secondary AUs but "
+                              f"{len(self.secondary_percent)} percentages")
+        if set(self.aus) & set(self.secondary):
+            raise ConfigError(f"compound {self.name!r}: AU(s) {sorted(set(self.aus) & set(self.secondary))} are "
+                              f"both prototype and secondary")
 
 
 COMPOUNDS: dict[str, Compound] = {c.name: c for c in (
-    Compound("happily surprised", ("happiness", "surprise"), (1, 2, 12, 25), (5, 26)),
-    Compound("happily disgusted", ("happiness", "disgust"), (10, 12, 25), (4, 6, 9)),
-    # The source's prototype; the transcription had 1, 4, 20, 25 with AU15 secondary (AU20 is dropped: no source).
-    Compound("sadly fearful", ("sadness", "fear"), (1, 4, 15, 25), (2, 5, 6),
-             "prototype AUs corrected to SIGNATURE_SOURCE (was 1, 4, 20, 25); secondary AUs unverified"),
-    # The source's prototype; the transcription had 4, 15 with AU7 secondary.
-    Compound("sadly angry", ("sadness", "anger"), (4, 7, 15), (6, 11, 17),
-             "prototype AUs corrected to SIGNATURE_SOURCE (was 4, 15); secondary AUs unverified"),
-    Compound("sadly surprised", ("sadness", "surprise"), (1, 4, 25, 26), (2, 6)),
-    Compound("sadly disgusted", ("sadness", "disgust"), (4, 10), (1, 6, 9, 11, 15, 17, 25)),
-    Compound("fearfully angry", ("fear", "anger"), (4, 20, 25), (5, 7, 10, 11)),
-    Compound("fearfully surprised", ("fear", "surprise"), (1, 2, 5, 20, 25), (4, 10, 11, 26)),
-    Compound("fearfully disgusted", ("fear", "disgust"), (1, 4, 10, 20, 25), (2, 5, 6, 9, 15)),
-    Compound("angrily surprised", ("anger", "surprise"), (4, 25, 26), (5, 7, 10)),
-    Compound("angrily disgusted", ("anger", "disgust"), (4, 10, 17), (7, 9, 24)),
-    Compound("disgustedly surprised", ("disgust", "surprise"), (1, 2, 5, 10), (9, 17, 24, 26)),
-    Compound("appalled", ("disgust", "anger"), (4, 9, 10), (6, 7, 24)),
-    Compound("hatred", ("anger", "disgust"), (4, 7, 10), (17, 24)),
-    Compound("awed", ("fear", "surprise"), (1, 2, 5, 25), (4, 20, 26)),
+    Compound("happily surprised", ("happiness", "surprise"), (1, 2, 12, 25), (5, 26), (64, 67)),
+    Compound("happily disgusted", ("happiness", "disgust"), (10, 12, 25), (4, 6, 9), (32, 61, 59)),
+    Compound("sadly fearful", ("sadness", "fear"), (1, 4, 20, 25), (2, 5, 6, 15), (46, 24, 34, 30)),
+    Compound("sadly angry", ("sadness", "anger"), (4, 15), (6, 7, 11, 17), (26, 48, 20, 50)),
+    Compound("sadly surprised", ("sadness", "surprise"), (1, 4, 25, 26), (2, 6), (27, 31)),
+    Compound("sadly disgusted", ("sadness", "disgust"), (4, 10), (1, 6, 9, 11, 15, 17, 25),
+             (49, 61, 20, 35, 54, 47, 43)),
+    Compound("fearfully angry", ("fear", "anger"), (4, 20, 25), (5, 7, 10, 11), (40, 39, 30, 33)),
+    Compound("fearfully surprised", ("fear", "surprise"), (1, 2, 5, 20, 25), (4, 10, 11, 26), (47, 35, 22, 51)),
+    Compound("fearfully disgusted", ("fear", "disgust"), (1, 4, 10, 20, 25), (2, 5, 6, 9, 15), (64, 50, 26, 28, 33)),
+    Compound("angrily surprised", ("anger", "surprise"), (4, 25, 26), (5, 7, 10), (35, 50, 34)),
+    Compound("angrily disgusted", ("anger", "disgust"), (4, 10, 17), (7, 9, 24), (60, 57, 36)),
+    Compound("disgustedly surprised", ("disgust", "surprise"), (1, 2, 5, 10), (4, 9, 17, 24), (45, 37, 66, 33)),
+    Compound("appalled", ("disgust", "anger"), (4, 10), (6, 9, 17, 24), (25, 56, 67, 36)),
+    Compound("hatred", ("anger", "disgust"), (4, 10), (7, 9, 17, 24), (57, 27, 63, 37)),
+    Compound("awed", ("fear", "surprise"), (1, 2, 5, 25), (4, 20, 26), (21, 62, 56)),
 )}
-"""The 15 compound categories of Du, Tao & Martinez (2014), Table 1; how far checked: the module docstring."""
-
-CORRECTED: tuple[str, ...] = tuple(name for name, c in COMPOUNDS.items() if "corrected" in c.verified)
-"""Compounds whose prototype AUs the source contradicted, now as in the source."""
+"""The 15 compound categories of Du, Tao & Martinez (2014), Table 1 (:data:`SIGNATURE_SOURCE`)."""
 
 
 def signature_hash() -> str:
@@ -129,6 +141,17 @@ def rendered_aus(name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     compound = _compound(name)
     return (tuple(a for a in compound.aus if a in faces.AU_NUMBERS),
             tuple(a for a in compound.secondary if a in faces.AU_NUMBERS))
+
+
+def _rendered_twins() -> tuple[tuple[str, ...], ...]:
+    groups: dict[tuple, list[str]] = {}
+    for name, compound in COMPOUNDS.items():
+        groups.setdefault((rendered_aus(name), frozenset(compound.emotions)), []).append(name)
+    return tuple(tuple(names) for names in groups.values() if len(names) > 1)
+
+
+RENDERED_TWINS: tuple[tuple[str, ...], ...] = _rendered_twins()
+"""Groups of compounds the synthetic faces draw alike, with the same two emotions (angrily disgusted, hatred)."""
 
 
 def compound_apex(name: str, rng: np.random.Generator) -> np.ndarray:
