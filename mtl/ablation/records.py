@@ -133,19 +133,25 @@ ANCHORS: tuple[str, ...] = ("real_recordings",)
 (``real_recordings``: linear modules, one pass, the paper's G = 200)."""
 
 
-def anchor_records(experiments: Sequence[str] = ANCHORS) -> pd.DataFrame:
+def anchor_records(experiments: Sequence[str] = ANCHORS, seeds: Sequence[int] | None = None) -> pd.DataFrame:
     """Records of other experiments that are settings of the ablation, with factor columns.
 
     Kept: EMO-DB targets with all 7 classes, from scratch or transferred
     from RAVDESS alone -- the same cells as the grid's, computed elsewhere
-    (e.g. at another G). Columns as :func:`load_ablation_records`.
+    (e.g. at another G) -- at ``seeds``; None: the seeds of the ablation's
+    own records (:func:`load_ablation_records`; every seed when there are
+    none), since the anchors' experiments ran more seeds than the grid and
+    G's effect should compare like runs. Columns as :func:`load_ablation_records`.
     """
     frame = load_records(experiment=list(experiments)) if experiments else load_records([])
     if frame.empty:
         return with_factors(frame)
+    if seeds is None:
+        own = load_ablation_records()
+        seeds = sorted(set(own["seed"])) if not own.empty else sorted(set(frame["seed"]))
     keep = ((frame["target"] == TARGET) & frame["method"].isin(["scratch", "transfer"])
             & frame["sources"].isin(["", "+".join(DEFAULT_SOURCES)])
-            & (frame["classes"] == ",".join(corpus_card(TARGET).classes)))
+            & (frame["classes"] == ",".join(corpus_card(TARGET).classes)) & frame["seed"].isin(list(seeds)))
     return with_factors(frame[keep].reset_index(drop=True))
 
 
