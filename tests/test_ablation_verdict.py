@@ -16,7 +16,7 @@ from mtl.ablation import verdict
 from mtl.ablation.analysis import factor_effects
 from mtl.ablation.grid import ABLATION
 from mtl.ablation.nested import saved_selections
-from mtl.ablation.records import anchor_records, load_ablation_records
+from mtl.ablation.records import load_ablation_records, with_anchors
 from mtl.paths import project_root
 
 COMMITTED = project_root() / "results" / "real"
@@ -35,7 +35,7 @@ def committed(tmp_path, monkeypatch):
     monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path / "results"))
     if not (COMMITTED / ABLATION).is_dir():
         pytest.skip("no ablation records are committed")
-    records = pd.concat([load_ablation_records(), anchor_records()], ignore_index=True)
+    records = with_anchors(load_ablation_records())
     return records, saved_selections()
 
 

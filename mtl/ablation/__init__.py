@@ -35,7 +35,7 @@ from mtl.ablation.grid import (ABLATION, FACTORS, NESTED, ablation_cells, ablati
 from mtl.ablation.inner import InnerCell, run_inner_cell
 from mtl.ablation.nested import DEFAULT_CANDIDATES, NestedSelection, budget_selections, candidate_grid, \
     saved_selections
-from mtl.ablation.records import ANCHORS, anchor_records, load_ablation_records, records_overview
+from mtl.ablation.records import ANCHORS, anchor_records, load_ablation_records, records_overview, with_anchors
 from mtl.ablation.verdict import AblationFindings, AblationSummary, ablation_findings, ablation_summary
 
 __all__ = [
@@ -46,5 +46,5 @@ __all__ = [
     "SETTING_COLUMNS", "candidate_grid", "InnerCell", "run_inner_cell", "NestedSelection",
     "saved_selections", "budget_selections", "AblationSummary", "ablation_summary", "AblationFindings",
     "ablation_findings", "DEFAULT_CANDIDATES", "AblationPlan", "plan_ablation", "ANCHORS",
-    "anchor_records", "CONTRASTS", "factor_effects", "records_overview",
+    "anchor_records", "with_anchors", "CONTRASTS", "factor_effects", "records_overview",
 ]

@@ -25,8 +25,8 @@ from mtl.ablation.cost import cost_summary, estimate_cost, read_step_seconds, st
 from mtl.ablation.grid import (BUDGET_RULES, DEFAULT_SOURCES, NESTED, SOURCE_BUDGETS, TARGET, ablation_cells,
                                check_factors, check_one_of, generations_for)
 from mtl.ablation.nested import saved_selections
-from mtl.ablation.records import anchor_records, find_record, load_ablation_records, outer_only, record_index, \
-    records_overview
+from mtl.ablation.records import find_record, load_ablation_records, outer_only, record_index, \
+    records_overview, with_anchors
 from mtl.ablation.verdict import AblationFindings, AblationSummary, ablation_findings, ablation_summary, paper_numbers
 from mtl.config import canonical_names, check_seeds, get_profile
 from mtl.corpora import corpus_card
@@ -120,9 +120,9 @@ class AblationPlan:
         return Markdown(describe_budget(BUDGET, T, literal))
 
     def records(self) -> pd.DataFrame:
-        """Every ablation record found (:func:`load_ablation_records`), any profile, and :func:`anchor_records`."""
-        frames = [frame for frame in (load_ablation_records(), anchor_records()) if not frame.empty]
-        return pd.concat(frames, ignore_index=True) if frames else load_ablation_records()
+        """Every ablation record found (:func:`load_ablation_records`), any profile, and its anchors
+        (:func:`with_anchors`)."""
+        return with_anchors(load_ablation_records())
 
     def table(self, decisions: Sequence[str] | None = ("segment", "utterance (mean prob.)", "utterance (vote)")
               ) -> Any:

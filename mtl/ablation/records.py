@@ -26,7 +26,7 @@ from mtl.io import stable_hash
 from mtl.records import usable_record
 from mtl.results import default_search_path, load_records
 
-__all__ = ["FACTOR_FIELDS", "ANCHORS", "load_ablation_records", "anchor_records", "records_overview",
+__all__ = ["FACTOR_FIELDS", "ANCHORS", "load_ablation_records", "anchor_records", "with_anchors", "records_overview",
            "record_index", "find_record", "outer_only", "with_factors"]
 
 FACTOR_FIELDS: tuple[str, ...] = ("protocol", "module_type", "training_budget", "generations", "seed")
@@ -138,21 +138,29 @@ def anchor_records(experiments: Sequence[str] = ANCHORS, seeds: Sequence[int] | 
 
     Kept: EMO-DB targets with all 7 classes, from scratch or transferred
     from RAVDESS alone -- the same cells as the grid's, computed elsewhere
-    (e.g. at another G) -- at ``seeds``; None: the seeds of the ablation's
-    own records (:func:`load_ablation_records`; every seed when there are
-    none), since the anchors' experiments ran more seeds than the grid and
-    G's effect should compare like runs. Columns as :func:`load_ablation_records`.
+    (e.g. at another G) -- at ``seeds`` (None: every seed; :func:`with_anchors`
+    takes the grid's). Columns as :func:`load_ablation_records`.
     """
     frame = load_records(experiment=list(experiments)) if experiments else load_records([])
     if frame.empty:
         return with_factors(frame)
-    if seeds is None:
-        own = load_ablation_records()
-        seeds = sorted(set(own["seed"])) if not own.empty else sorted(set(frame["seed"]))
     keep = ((frame["target"] == TARGET) & frame["method"].isin(["scratch", "transfer"])
             & frame["sources"].isin(["", "+".join(DEFAULT_SOURCES)])
-            & (frame["classes"] == ",".join(corpus_card(TARGET).classes)) & frame["seed"].isin(list(seeds)))
+            & (frame["classes"] == ",".join(corpus_card(TARGET).classes)))
+    if seeds is not None:
+        keep &= frame["seed"].isin(list(seeds))
     return with_factors(frame[keep].reset_index(drop=True))
+
+
+def with_anchors(own: pd.DataFrame, experiments: Sequence[str] = ANCHORS) -> pd.DataFrame:
+    """The ablation's records ``own`` (:func:`load_ablation_records`) and :func:`anchor_records` at their seeds.
+
+    The anchors' experiments ran more seeds than the grid; G's effect should
+    compare like runs. With no record of its own, the anchors of every seed.
+    """
+    anchors = anchor_records(experiments, seeds=sorted(set(own["seed"])) if not own.empty else None)
+    frames = [frame for frame in (own, anchors) if not frame.empty]
+    return pd.concat(frames, ignore_index=True) if frames else own
 
 
 def outer_only(records: pd.DataFrame | None) -> pd.DataFrame:
