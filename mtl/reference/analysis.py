@@ -66,11 +66,11 @@ def load_where089(records_dir: str | Path | None = None) -> pd.DataFrame:
     frame = frame[frame["data_kind"] == "real"].copy()
     frame["family"] = np.where(frame["method"].isin(PATHNET_METHODS), "PathNet", "reference")
     frame["label"] = [_label(m, s, r) for m, s, r in zip(frame["method"], frame["sources"], frame["record"])]
-    diagnosed = frame["record"].map(lambda r: r.get("stage") == "ga-diagnostics")
-    outer = frame["record"].map(lambda r: r.get("outer_cell_key") if r.get("stage") == "ga-diagnostics" else None)
+    diagnosed = frame["record"].map(lambda r: r.get("stage") == "ga-diagnostics").astype(bool)
+    outer = frame["record"].map(lambda r: r.get("outer_cell_key")).where(diagnosed)
     frame["same_cell"] = outer.fillna(frame["cell_key"])
     # Of a cell recorded twice the diagnosed record is kept: the same run (the same metrics), and its diagnostics.
-    order = np.argsort(~diagnosed.to_numpy(dtype=bool), kind="stable")
+    order = np.argsort(~diagnosed.to_numpy(), kind="stable")
     return frame.iloc[order].drop_duplicates(["same_cell"]).sort_index().reset_index(drop=True)
 
 
