@@ -10,7 +10,8 @@ import pytest
 from mtl.config import PROTOCOLS, get_profile
 from mtl.errors import ConfigError
 from mtl.multitask import chapter
-from mtl.multitask.chapter import PROTOCOLS_RUN, SEEDS_RUN, paired_tests, plan_related, record_rows, sweep_cells
+from mtl.multitask.chapter import (PROTOCOLS_RUN, SEEDS_RUN, paired_tests, pathnet_coverage, plan_related, record_rows,
+                                   sweep_cells)
 
 
 def test_a_profile_runs_its_protocols_and_seeds_when_the_notebook_leaves_them_at_none():
@@ -88,3 +89,13 @@ def test_paired_tests_pair_seeds_and_folds_and_show_a_missing_baseline():
     assert missing["pairs"] == 0 and missing["seeds"] == "–" and missing["t-test p"] == "–"
     assert tests.loc[("speaker", "AU mean F1 (target)", "AUs only"), "pairs"] == 0
     assert isinstance(tests, pd.DataFrame) and len(tests) == 2 * 5
+
+
+def test_pathnet_coverage_names_the_seeds_each_protocol_has_and_a_protocol_without_any():
+    records = [_record("multitask", seed, fold, 0.5) for seed in (0, 1) for fold in (0, 1)]
+    records += [_record("pathnet", 0, fold, 0.7) for fold in (0, 1)]
+    records += [_record("multitask", seed, 0, 0.4, "speaker") for seed in (0, 1)]
+    coverage = pathnet_coverage(record_rows(records)).set_index("protocol")
+    assert coverage.loc["paper", ["PathNet seeds", "PathNet runs", "multi-task seeds", "multi-task runs"]].tolist() \
+        == ["0", 2, "0, 1", 4]
+    assert coverage.loc["speaker", ["PathNet seeds", "PathNet runs"]].tolist() == ["–", 0]

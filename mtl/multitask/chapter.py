@@ -20,7 +20,8 @@ profile).
 same cells, so the grid runs on all cores, resumably, into the same records.
 
 :func:`results_table`, :func:`per_au_table` and :func:`paired_tests` turn the
-records into the chapter's tables; paired tests are
+records into the chapter's tables, :func:`pathnet_coverage` says which
+protocols and seeds the PathNet records read cover; paired tests are
 :func:`mtl.ablation.analysis.paired_test` over the (seed, fold) pairs.
 """
 
@@ -45,7 +46,7 @@ from mtl.records import read_record, reuse_stored, stored_record
 from mtl.runner import run
 
 __all__ = ["DIRECTIONS", "FOLDS_RUN", "METHOD_LABELS", "PROTOCOLS_RUN", "SEEDS_RUN", "RelatedPlan", "plan_related",
-           "sweep_cells", "record_rows", "results_table", "per_au_table", "paired_tests"]
+           "sweep_cells", "record_rows", "results_table", "per_au_table", "paired_tests", "pathnet_coverage"]
 
 DIRECTIONS: tuple[str, ...] = ("enterface->savee", "savee->enterface")
 """``auxiliary->target``: the AUs of the first corpus, the emotions of the second."""
@@ -299,6 +300,25 @@ def paired_tests(rows: pd.DataFrame) -> pd.DataFrame:
                         "seeds": ", ".join(map(str, seeds)) or "–",
                         "mean difference": round(test["mean_difference"], 3), "t-test p": _p(test["t_p"]),
                         "Wilcoxon p": _p(test["wilcoxon_p"])})
+    return pd.DataFrame(out)
+
+
+def pathnet_coverage(rows: pd.DataFrame) -> pd.DataFrame:
+    """Which (direction, protocol) has PathNet transfer records, at which seeds, against the multi-task runs.
+
+    One row per direction and protocol of the multi-task records in ``rows``
+    (:func:`record_rows`): the seeds and number of PathNet runs read there
+    ("–" and 0 where there are none) and of multi-task runs, so that the
+    share of the multi-task grid a comparison with PathNet can pair shows.
+    """
+    out = []
+    for (direction, protocol), group in rows.groupby(["direction", "protocol"], sort=False):
+        pathnet, multitask = group[group["method"] == "pathnet"], group[group["method"] == "multitask"]
+        out.append({"run (AUs->emotions)": direction, "protocol": protocol,
+                    "PathNet seeds": ", ".join(map(str, sorted(set(pathnet["seed"])))) or "–",
+                    "PathNet runs": len(pathnet),
+                    "multi-task seeds": ", ".join(map(str, sorted(set(multitask["seed"])))) or "–",
+                    "multi-task runs": len(multitask)})
     return pd.DataFrame(out)
 
 
