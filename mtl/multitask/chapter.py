@@ -291,13 +291,13 @@ def paired_tests(rows: pd.DataFrame) -> pd.DataFrame:
                 pairs = pd.concat([indexed.loc[baseline][score].rename("a"),
                                    indexed.loc["multitask"][score].rename("b")], axis=1, join="inner").dropna()
                 test = paired_test(pairs["a"], pairs["b"])
-                seeds = sorted(set(pairs.index.get_level_values("seed")))
+                seeds = pairs.index.get_level_values("seed")
             else:
                 test, seeds = {"n": 0, "mean_difference": float("nan"), "t_p": float("nan"),
                                "wilcoxon_p": float("nan")}, []
             out.append({"run (AUs->emotions)": direction, "protocol": protocol, "score": _SCORES[score],
                         "multi-task against": METHOD_LABELS[baseline], "pairs": test["n"],
-                        "seeds": ", ".join(map(str, seeds)) or "–",
+                        "seeds": _seeds_text(seeds),
                         "mean difference": round(test["mean_difference"], 3), "t-test p": _p(test["t_p"]),
                         "Wilcoxon p": _p(test["wilcoxon_p"])})
     return pd.DataFrame(out)
@@ -306,7 +306,7 @@ def paired_tests(rows: pd.DataFrame) -> pd.DataFrame:
 def pathnet_coverage(rows: pd.DataFrame) -> pd.DataFrame:
     """Which (direction, protocol) has PathNet transfer records, at which seeds, against the multi-task runs.
 
-    One row per direction and protocol of the multi-task records in ``rows``
+    One row per direction and protocol of the records in ``rows``
     (:func:`record_rows`): the seeds and number of PathNet runs read there
     ("–" and 0 where there are none) and of multi-task runs, so that the
     share of the multi-task grid a comparison with PathNet can pair shows.
@@ -315,11 +315,14 @@ def pathnet_coverage(rows: pd.DataFrame) -> pd.DataFrame:
     for (direction, protocol), group in rows.groupby(["direction", "protocol"], sort=False):
         pathnet, multitask = group[group["method"] == "pathnet"], group[group["method"] == "multitask"]
         out.append({"run (AUs->emotions)": direction, "protocol": protocol,
-                    "PathNet seeds": ", ".join(map(str, sorted(set(pathnet["seed"])))) or "–",
-                    "PathNet runs": len(pathnet),
-                    "multi-task seeds": ", ".join(map(str, sorted(set(multitask["seed"])))) or "–",
-                    "multi-task runs": len(multitask)})
+                    "PathNet seeds": _seeds_text(pathnet["seed"]), "PathNet runs": len(pathnet),
+                    "multi-task seeds": _seeds_text(multitask["seed"]), "multi-task runs": len(multitask)})
     return pd.DataFrame(out)
+
+
+def _seeds_text(seeds: Any) -> str:
+    """Seeds as the chapter's tables show them: "0, 1, 2" (sorted, each once), "–" for none."""
+    return ", ".join(map(str, sorted(set(seeds)))) or "–"
 
 
 def _p(value: float) -> str:
